@@ -1,0 +1,76 @@
+"""Authy2: an OpenID Connect / OAuth 2.0 identity provider."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from idp.config import PROJECT_ROOT, ConfigError, as_flask_config, load_settings
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app: config, extensions, per-request plumbing, surfaces, CLI."""
+    settings = load_settings(overrides)
+    if settings.problems:
+        raise ConfigError("Authy2 cannot start:\n  - " + "\n  - ".join(settings.problems))
+    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
+                static_folder=str(PROJECT_ROOT / "static"), instance_path=str(PROJECT_ROOT / "instance"))
+    app.config.update(as_flask_config(settings))
+    setup_logging(app, settings.warnings)
+    setup_extensions(app)
+    setup_plumbing(app)
+    setup_surfaces(app)
+    setup_cli(app)
+    return app
+
+
+def setup_logging(app: Flask, warnings: list[str]) -> None:
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+    if not app.logger.handlers and not app.testing:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        app.logger.addHandler(handler)
+    for warning in warnings:
+        app.logger.warning("UNSAFE DEVELOPMENT DEFAULT: %s", warning)
+
+
+def setup_extensions(app: Flask) -> None:
+    from idp import models  # noqa: F401  (registers every table)
+    from idp.extensions import cors, csrf, db, limiter, migrate
+    from idp.services.cache import setup_cache
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+                  expose_headers=["X-Request-ID", "Retry-After"], supports_credentials=False)
+    limiter.init_app(app)
+    setup_cache(app)
+
+
+def setup_plumbing(app: Flask) -> None:
+    from idp.api import require_json_body
+    from idp.error_handlers import setup_error_handlers
+    from idp.requests import setup_requests
+    from idp.security.headers import setup_security_headers
+
+    setup_requests(app)
+    app.before_request(require_json_body)
+    setup_security_headers(app)
+    setup_error_handlers(app)
+
+
+def setup_surfaces(app: Flask) -> None:
+    from idp.api import setup_api
+    from idp.oidc import setup_oidc
+    from idp.web import setup_web
+
+    setup_api(app)
+    setup_oidc(app)
+    setup_web(app)
+
+
+def setup_cli(app: Flask) -> None:
+    from idp.cli import register_commands
+
+    register_commands(app)

@@ -1,0 +1,65 @@
+"""The seed's response envelope, for success and error bodies, and its OpenAPI schemas."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import marshmallow as ma
+from flask import g, jsonify
+
+ENVELOPE_VERSION = "1.0"
+
+
+def ok(data=None, message: str = "Success", code: int = 200, meta: dict | None = None) -> dict:
+    """A success body; pair it with a view's `@blp.response(code, envelope_of(Schema))`."""
+    body = {"version": ENVELOPE_VERSION, "success": True, "code": code, "message": message,
+            "request_id": g.get("request_id"), "data": data if data is not None else {}}
+    if meta is not None:
+        body["meta"] = meta
+    return body
+
+
+def error_response(code: int, message: str, error_type: str, details: dict | None = None, headers: dict | None = None):
+    """An error body in the envelope, as a Flask response."""
+    body = {"version": ENVELOPE_VERSION, "success": False, "code": code, "message": message,
+            "request_id": g.get("request_id"), "error": {"type": error_type, "details": details or {}}}
+    response = jsonify(body)
+    response.status_code = code
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+class ErrorDetailSchema(ma.Schema):
+    type = ma.fields.String(metadata={"description": "Error kind, e.g. VALIDATION_ERROR, NOT_FOUND"})
+    details = ma.fields.Dict(metadata={"description": "Per-field messages for validation errors"})
+
+
+class ErrorEnvelopeSchema(ma.Schema):
+    version = ma.fields.String()
+    success = ma.fields.Boolean()
+    code = ma.fields.Integer()
+    message = ma.fields.String()
+    request_id = ma.fields.String()
+    error = ma.fields.Nested(ErrorDetailSchema)
+
+
+class EmptySchema(ma.Schema):
+    pass
+
+
+@lru_cache(maxsize=None)
+def envelope_of(data_schema: type[ma.Schema] | None = None, *, many: bool = False, meta: type[ma.Schema] | None = None):
+    """The envelope schema class wrapping `data_schema` (a list of it with `many`)."""
+    inner = data_schema or EmptySchema
+    name = f"{inner.__name__.removesuffix('Schema')}{'List' if many else ''}Envelope"
+    fields = {
+        "version": ma.fields.String(),
+        "success": ma.fields.Boolean(),
+        "code": ma.fields.Integer(),
+        "message": ma.fields.String(),
+        "request_id": ma.fields.String(),
+        "data": ma.fields.List(ma.fields.Nested(inner)) if many else ma.fields.Nested(inner),
+    }
+    if meta is not None:
+        fields["meta"] = ma.fields.Nested(meta)
+    return type(name, (ma.Schema,), {**fields, "Meta": type("Meta", (), {"ordered": True})})

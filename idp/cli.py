@@ -1,0 +1,57 @@
+"""flask commands: seed, cleanup-sessions, run-jobs."""
+from __future__ import annotations
+
+import time
+
+import click
+from flask import Flask, current_app
+
+from idp.extensions import db
+
+
+@click.command("seed")
+def seed_command() -> None:
+    """Create the demo organization, users and OIDC client (idempotent)."""
+    from idp.services.seed import seed_demo_data
+
+    created = seed_demo_data()
+    db.session.commit()
+    click.echo(f"seed: organization created={created['organization']}, "
+               f"users created={created['users'] or 'none'}, client created={created['client']}")
+
+
+@click.command("cleanup-sessions")
+def cleanup_sessions_command() -> None:
+    """Mark expired sessions EXPIRED."""
+    from idp.jobs import cleanup_sessions
+
+    click.echo(cleanup_sessions())
+
+
+@click.command("run-jobs")
+@click.option("--job", "job_name", default=None, help="Job to run (default JOB_NAME, 'all' for every job).")
+@click.option("--interval", type=int, default=None, help="Seconds between runs (default JOB_INTERVAL_SECONDS).")
+@click.option("--once", is_flag=True, help="Run one round and exit.")
+def run_jobs_command(job_name: str | None, interval: int | None, once: bool) -> None:
+    """The job runner: run JOB_NAME every JOB_INTERVAL_SECONDS until stopped."""
+    from idp.jobs import run_job
+
+    name = job_name or current_app.config["JOB_NAME"]
+    every = interval or current_app.config["JOB_INTERVAL_SECONDS"]
+    while True:
+        try:
+            for line in run_job(name):
+                click.echo(line)
+        except KeyError as exc:
+            raise click.UsageError(str(exc.args[0])) from exc
+        except Exception:
+            db.session.rollback()
+            current_app.logger.exception("job round failed; retrying next interval")
+        if once:
+            return
+        time.sleep(every)
+
+
+def register_commands(app: Flask) -> None:
+    for command in (seed_command, cleanup_sessions_command, run_jobs_command):
+        app.cli.add_command(command)

@@ -1,0 +1,215 @@
+"""The one place that reads the environment.
+
+Every setting is named as in the seed README where the seed names it. Problems are collected and
+reported together at start-up, so an operator fixes them in one go.
+"""
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEV_SECRET_KEY = "dev-secret-key-change-me"
+DEV_ENCRYPTION_KEY = "ZGV2LWVuY3J5cHRpb24ta2V5LWNoYW5nZS1tZS0xMjM="  # base64 of 32 bytes, dev only
+PROFILES = ("development", "testing", "production")
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the settings cannot make a safe app."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _int(name: str, default: int, problems: list[str]) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        problems.append(f"{name} must be an integer, got {raw!r}")
+        return default
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in (_env(name, default) or "").split(",") if item.strip()]
+
+
+def _database_url(profile: str) -> str:
+    url = _env("DATABASE_URL")
+    if url:
+        return url.replace("postgres://", "postgresql://", 1)
+    if _env("POSTGRES_HOST"):
+        user = _env("POSTGRES_USER", "authy2")
+        password = _env("POSTGRES_PASSWORD", "")
+        host = _env("POSTGRES_HOST")
+        port = _env("POSTGRES_PORT", "5432")
+        name = _env("POSTGRES_DB", "authy2")
+        return f"postgresql://{user}:{password}@{host}:{port}/{name}"
+    if profile == "testing":
+        return "sqlite://"
+    (PROJECT_ROOT / "instance").mkdir(exist_ok=True)
+    return f"sqlite:///{PROJECT_ROOT / 'instance' / 'authy2.db'}"
+
+
+def _check_key_material(name: str, value: str, problems: list[str]) -> None:
+    try:
+        raw = base64.urlsafe_b64decode(value.encode())
+    except (ValueError, TypeError):
+        raw = b""
+    if len(raw) != 32:
+        problems.append(
+            f"{name} must be 32 random bytes, urlsafe-base64 encoded; make one with: "
+            "python -c 'import secrets,base64;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'"
+        )
+
+
+@dataclass
+class Settings:
+    """Typed view of the environment, turned into Flask config by `as_flask_config`."""
+
+    profile: str
+    values: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_settings(overrides: dict | None = None) -> Settings:
+    """Read every setting from the environment, then apply `overrides` (used by tests)."""
+    problems: list[str] = []
+    profile = _env("FLASK_ENV", "development")
+    if profile not in PROFILES:
+        problems.append(f"FLASK_ENV must be one of {', '.join(PROFILES)}, got {profile!r}")
+        profile = "production"
+    production = profile == "production"
+    testing = profile == "testing"
+
+    v: dict = {
+        # Signs cookies and CSRF tokens; 256-bit random in production.
+        "SECRET_KEY": _env("SECRET_KEY", DEV_SECRET_KEY),
+        # Encrypts secrets at rest that must be read back (32 bytes, urlsafe base64).
+        "ENCRYPTION_KEY": _env("ENCRYPTION_KEY", DEV_ENCRYPTION_KEY),
+        # Reserved for the signing CA's private key encryption; validated when set.
+        "CA_ENCRYPTION_KEY": _env("CA_ENCRYPTION_KEY"),
+        # Public base URL of this IdP; the OIDC issuer. Never taken from the Host header.
+        "ISSUER": (_env("ISSUER", "http://localhost:5000") or "").rstrip("/"),
+        # Browser origins allowed to call /api/* (comma-separated).
+        "CORS_ORIGINS": _list("CORS_ORIGINS", "http://localhost:3000"),
+        # Sliding idle window of a session, seconds.
+        "SESSION_IDLE_TIMEOUT": _int("SESSION_IDLE_TIMEOUT", 900, problems),
+        # Hard cap on a session's life from creation, seconds.
+        "SESSION_ABSOLUTE_TIMEOUT": _int("SESSION_ABSOLUTE_TIMEOUT", 28800, problems),
+        # bcrypt cost factor.
+        "BCRYPT_LOG_ROUNDS": _int("BCRYPT_LOG_ROUNDS", 4 if testing else 12, problems),
+        # SQLAlchemy URL; POSTGRES_* build one when DATABASE_URL is unset; SQLite otherwise.
+        "SQLALCHEMY_DATABASE_URI": _database_url(profile),
+        # Redis for rate limits and replay caches; in-process fallback when unset.
+        "REDIS_URL": _env("REDIS_URL"),
+        # Number of proxies in front of the app whose X-Forwarded-For is trusted (0 = none).
+        "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0, problems),
+        # Flask-Limiter's own switch; false turns every limit off (load tests).
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        # Login limits: per client IP and per account.
+        "RATELIMIT_LOGIN_IP": _env("RATELIMIT_LOGIN_IP", "20 per minute"),
+        "RATELIMIT_LOGIN_ACCOUNT": _env("RATELIMIT_LOGIN_ACCOUNT", "10 per 15 minutes"),
+        # Contact form limit per client IP.
+        "RATELIMIT_CONTACT": _env("RATELIMIT_CONTACT", "5 per hour"),
+        # Registration limit per client IP.
+        "RATELIMIT_REGISTER": _env("RATELIMIT_REGISTER", "10 per hour"),
+        # Largest request body accepted, bytes.
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024, problems),
+        # Outgoing mail.
+        "SMTP_HOST": _env("SMTP_HOST"),
+        "SMTP_PORT": _int("SMTP_PORT", 25, problems),
+        "SMTP_USERNAME": _env("SMTP_USERNAME"),
+        "SMTP_PASSWORD": _env("SMTP_PASSWORD"),
+        "SMTP_STARTTLS": _bool("SMTP_STARTTLS", False),
+        "SMTP_TIMEOUT": _int("SMTP_TIMEOUT", 10, problems),
+        "MAIL_FROM": _env("MAIL_FROM", "Authy2 <no-reply@localhost>"),
+        # Where contact enquiries are mailed.
+        "CONTACT_EMAIL": _env("CONTACT_EMAIL", "info@secuird.tech"),
+        # Folder for mail when no SMTP host is set (development).
+        "MAIL_OUTBOX_DIR": _env("MAIL_OUTBOX_DIR", str(PROJECT_ROOT / "instance" / "outbox")),
+        # Folder holding the signing keys shared by every worker.
+        "KEYS_DIR": _env("KEYS_DIR", str(PROJECT_ROOT / "keys")),
+        # Self-service registration on the hosted pages and the API.
+        "REGISTRATION_ENABLED": _bool("REGISTRATION_ENABLED", True),
+        # Product name and colour shown on hosted pages.
+        "BRAND_NAME": _env("BRAND_NAME", "Authy2"),
+        "BRAND_COLOR": _env("BRAND_COLOR", "#3b5bdb"),
+        # Job runner: which job and how often (seconds).
+        "JOB_NAME": _env("JOB_NAME", "all"),
+        "JOB_INTERVAL_SECONDS": _int("JOB_INTERVAL_SECONDS", 300, problems),
+        # Log level for the app's logger.
+        "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),
+    }
+    if overrides:
+        v.update(overrides)
+
+    _validate(v, production, problems)
+    settings = Settings(profile=profile, values=v, problems=problems)
+    if not production and v["SECRET_KEY"] == DEV_SECRET_KEY:
+        settings.warnings.append("using the development SECRET_KEY: never do this in production")
+    return settings
+
+
+def _validate(v: dict, production: bool, problems: list[str]) -> None:
+    if v["SESSION_IDLE_TIMEOUT"] <= 0 or v["SESSION_ABSOLUTE_TIMEOUT"] <= 0:
+        problems.append("SESSION_IDLE_TIMEOUT and SESSION_ABSOLUTE_TIMEOUT must be positive")
+    if not 4 <= v["BCRYPT_LOG_ROUNDS"] <= 31:
+        problems.append("BCRYPT_LOG_ROUNDS must be between 4 and 31")
+    _check_key_material("ENCRYPTION_KEY", v["ENCRYPTION_KEY"], problems)
+    if v["CA_ENCRYPTION_KEY"]:
+        _check_key_material("CA_ENCRYPTION_KEY", v["CA_ENCRYPTION_KEY"], problems)
+    if not production:
+        return
+    make = "make one with: python -c 'import secrets;print(secrets.token_urlsafe(48))'"
+    if v["SECRET_KEY"] in (None, DEV_SECRET_KEY) or len(v["SECRET_KEY"]) < 32:
+        problems.append(f"SECRET_KEY is missing, the development default or shorter than 32 characters; {make}")
+    if v["ENCRYPTION_KEY"] == DEV_ENCRYPTION_KEY:
+        problems.append("ENCRYPTION_KEY is missing or the development default; set a fresh 32-byte key")
+    if not v["ISSUER"].startswith("https://"):
+        problems.append("ISSUER must be an https:// URL in production")
+    if v["BCRYPT_LOG_ROUNDS"] < 12:
+        problems.append("BCRYPT_LOG_ROUNDS must be at least 12 in production")
+
+
+def as_flask_config(settings: Settings) -> dict:
+    """The Flask config mapping for these settings."""
+    v = dict(settings.values)
+    production = settings.profile == "production"
+    v.update(
+        ENV_PROFILE=settings.profile,
+        TESTING=settings.profile == "testing",
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        RATELIMIT_STORAGE_URI=v["REDIS_URL"] or "memory://",
+        RATELIMIT_HEADERS_ENABLED=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=v["ISSUER"].startswith("https://"),
+        PREFERRED_URL_SCHEME="https" if v["ISSUER"].startswith("https://") else "http",
+        WTF_CSRF_TIME_LIMIT=None if not production else 3600,
+        API_TITLE="Authy2 API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    if settings.profile == "testing" and v["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        from sqlalchemy.pool import StaticPool
+
+        v["SQLALCHEMY_ENGINE_OPTIONS"] = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    return v

@@ -1,0 +1,99 @@
+"""Render every error in its surface's format: the API envelope on /api/*, an HTML page elsewhere.
+
+OAuth/OIDC endpoints render their own RFC 6749 errors; a surface can claim a path prefix with
+`register_renderer`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import Flask, current_app, g, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from idp.api.envelope import error_response
+from idp.errors import AppError
+
+HTTP_ERROR_TYPES = {
+    400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR", 429: "RATE_LIMITED", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE",
+}
+
+
+def _as_app_error(error: Exception) -> AppError:
+    if isinstance(error, AppError):
+        return error
+    if isinstance(error, HTTPException) and error.code and error.code < 500:
+        return _from_http_exception(error)
+    app_error = AppError("An internal error occurred.")
+    app_error.code, app_error.type = 500, "INTERNAL_ERROR"
+    return app_error
+
+
+def _from_http_exception(error: HTTPException) -> AppError:
+    data = getattr(error, "data", None) or {}
+    details = data.get("errors") or data.get("messages") or {}
+    message = data.get("message") or error.description or error.name
+    if error.code == 422 or (error.code == 400 and details):
+        message = data.get("message") or ("The request body is not valid JSON." if "json" in details and error.code == 400
+                                          else "The request is not valid.")
+    headers = dict(data.get("headers") or {})
+    if error.code == 405 and error.valid_methods:
+        headers["Allow"] = ", ".join(error.valid_methods)
+    if error.code == 429:
+        message = "Too many requests; try again later."
+    app_error = AppError(message, details=_flatten_locations(details), headers=headers)
+    app_error.code, app_error.type = error.code, HTTP_ERROR_TYPES.get(error.code, "HTTP_ERROR")
+    return app_error
+
+
+def _flatten_locations(details: dict) -> dict:
+    """webargs nests messages under their location ('json', 'query'); the envelope shows fields."""
+    if isinstance(details, dict) and len(details) == 1 and next(iter(details)) in ("json", "query", "form"):
+        inner = next(iter(details.values()))
+        return inner if isinstance(inner, dict) else {"_body": inner}
+    return details if isinstance(details, dict) else {"_body": details}
+
+
+def render_api_error(error: AppError):
+    return error_response(error.code, error.message, error.type, error.details, error.headers)
+
+
+def render_html_error(error: AppError):
+    body = render_template("errors/error.html", code=error.code, message=error.message,
+                           request_id=g.get("request_id"))
+    return body, error.code, error.headers
+
+
+def register_renderer(app: Flask, prefix: str, renderer: Callable[[AppError], object]) -> None:
+    """Let a surface render AppErrors for paths under `prefix`."""
+    app.extensions.setdefault("error_renderers", []).append((prefix, renderer))
+
+
+def render_error(error: AppError):
+    path = request.path
+    if path == "/api" or path.startswith("/api/"):
+        return render_api_error(error)
+    for prefix, renderer in current_app.extensions.get("error_renderers", []):
+        if path.startswith(prefix):
+            return renderer(error)
+    return render_html_error(error)
+
+
+def handle_error(error: Exception):
+    app_error = _as_app_error(error)
+    if app_error.code >= 500:
+        original = getattr(error, "original_exception", None) or error
+        current_app.logger.error("unhandled error (request_id=%s)", g.get("request_id"),
+                                 exc_info=(type(original), original, original.__traceback__))
+    elif app_error.detail:
+        current_app.logger.info("%s (request_id=%s): %s", app_error.type, g.get("request_id"), app_error.detail)
+    return render_error(app_error)
+
+
+def setup_error_handlers(app: Flask) -> None:
+    app.extensions.setdefault("error_renderers", [])
+    app.register_error_handler(AppError, handle_error)
+    app.register_error_handler(HTTPException, handle_error)
+    app.register_error_handler(InternalServerError, handle_error)
+    app.register_error_handler(Exception, handle_error)

@@ -1,0 +1,76 @@
+"""One error hierarchy for the domain; each surface (API envelope, OAuth JSON, HTML) renders it."""
+from __future__ import annotations
+
+
+class AppError(Exception):
+    """A failure the client caused or may see. `message` is safe to show; `detail` is for logs."""
+
+    code = 400
+    type = "BAD_REQUEST"
+    message = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, *, details: dict | None = None,
+                 detail: str | None = None, headers: dict | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details or {}
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class ValidationError(AppError):
+    code = 422
+    type = "VALIDATION_ERROR"
+    message = "The request is not valid."
+
+
+class BadRequest(AppError):
+    code = 400
+    type = "BAD_REQUEST"
+
+
+class Unauthorized(AppError):
+    code = 401
+    type = "UNAUTHORIZED"
+    message = "Authentication is required."
+
+
+class InvalidCredentials(Unauthorized):
+    type = "INVALID_CREDENTIALS"
+    message = "Invalid email or password."
+
+
+class Forbidden(AppError):
+    code = 403
+    type = "FORBIDDEN"
+    message = "You are not allowed to do this."
+
+
+class NotFound(AppError):
+    code = 404
+    type = "NOT_FOUND"
+    message = "The resource was not found."
+
+
+class Conflict(AppError):
+    code = 409
+    type = "CONFLICT"
+    message = "The request conflicts with the current state."
+
+
+class RateLimited(AppError):
+    code = 429
+    type = "RATE_LIMITED"
+    message = "Too many requests; try again later."
+
+
+class ServiceUnavailable(AppError):
+    code = 503
+    type = "SERVICE_UNAVAILABLE"
+    message = "The service is temporarily unavailable."
+
+
+class UnsupportedMediaType(AppError):
+    code = 415
+    type = "UNSUPPORTED_MEDIA_TYPE"
+    message = "Content-Type must be application/json."

@@ -1,0 +1,27 @@
+"""Periodic maintenance jobs, by name, for `flask run-jobs` (JOB_NAME / JOB_INTERVAL_SECONDS)."""
+from __future__ import annotations
+
+from typing import Callable
+
+from idp.extensions import db
+from idp.services import sessions
+
+
+def cleanup_sessions() -> str:
+    count = sessions.expire_stale()
+    db.session.commit()
+    return f"marked {count} session(s) EXPIRED"
+
+
+JOBS: dict[str, Callable[[], str]] = {
+    "cleanup_sessions": cleanup_sessions,
+}
+
+
+def run_job(name: str) -> list[str]:
+    """Run one job, or every job for 'all'; returns one report line per job."""
+    names = list(JOBS) if name == "all" else [name]
+    unknown = [n for n in names if n not in JOBS]
+    if unknown:
+        raise KeyError(f"unknown job {unknown[0]!r}; known: {', '.join(JOBS)}, all")
+    return [f"{n}: {JOBS[n]()}" for n in names]

@@ -1,0 +1,54 @@
+"""The one audit function. Successes join the caller's transaction; failures survive its rollback."""
+from __future__ import annotations
+
+from flask import g, has_request_context, request
+
+from idp.extensions import db
+from idp.models import AuditEvent
+from idp.security.client_ip import client_ip
+
+FORBIDDEN_DETAIL_KEYS = {"password", "token", "secret", "client_secret", "code", "refresh_token", "access_token"}
+
+
+def _context() -> dict:
+    if not has_request_context():
+        return {}
+    return {
+        "ip_address": client_ip(),
+        "user_agent": (request.headers.get("User-Agent") or "")[:512] or None,
+        "request_id": getattr(g, "request_id", None),
+    }
+
+
+def _event(action: str, outcome: str, actor_user_id, target_type, target_id, organization_id, details) -> AuditEvent:
+    clean = {k: v for k, v in (details or {}).items() if k not in FORBIDDEN_DETAIL_KEYS}
+    return AuditEvent(
+        action=action, outcome=outcome, actor_user_id=actor_user_id, target_type=target_type,
+        target_id=target_id, organization_id=organization_id, details=clean or None, **_context(),
+    )
+
+
+def record(action: str, *, actor_user_id: str | None = None, target_type: str | None = None,
+           target_id: str | None = None, organization_id: str | None = None,
+           details: dict | None = None) -> AuditEvent:
+    """Record a successful action in the current transaction, so it commits with the change."""
+    event = _event(action, "success", actor_user_id, target_type, target_id, organization_id, details)
+    db.session.add(event)
+    return event
+
+
+def record_failure(action: str, *, actor_user_id: str | None = None, target_type: str | None = None,
+                   target_id: str | None = None, organization_id: str | None = None,
+                   details: dict | None = None) -> None:
+    """Record a refused action; written after the request's rollback, so it is never lost with it."""
+    event = _event(action, "failure", actor_user_id, target_type, target_id, organization_id, details)
+    if has_request_context():
+        g.setdefault("audit_failures", []).append(event)
+    else:
+        db.session.add(event)
+        db.session.commit()
+
+
+def pending_failures() -> list[AuditEvent]:
+    """Failure events recorded during this request and not yet written."""
+    return g.pop("audit_failures", []) if has_request_context() else []

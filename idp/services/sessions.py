@@ -1,0 +1,99 @@
+"""Session life: create, authenticate by token, slide the idle window, revoke, expire."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from idp.errors import NotFound, Unauthorized
+from idp.extensions import db
+from idp.models import Session, SessionKind, SessionStatus, User, utcnow
+from idp.security.secrets import hash_token, new_token
+
+
+def _windows() -> tuple[int, int]:
+    cfg = current_app.config
+    return cfg["SESSION_IDLE_TIMEOUT"], cfg["SESSION_ABSOLUTE_TIMEOUT"]
+
+
+def create_session(user: User, *, kind: SessionKind = SessionKind.API, ip_address: str | None = None,
+                   user_agent: str | None = None, amr: list[str] | None = None) -> tuple[Session, str]:
+    """Open a session for `user`; returns it and the bearer token, whose hash alone is stored."""
+    idle, absolute = _windows()
+    token = new_token()
+    session = Session(user_id=user.id, user=user, token_hash=hash_token(token), kind=kind.value,
+                      ip_address=ip_address, user_agent=(user_agent or "")[:512] or None,
+                      amr=amr or ["pwd"])
+    session.start(utcnow(), idle, absolute)
+    db.session.add(session)
+    db.session.flush()
+    return session, token
+
+
+def find_live_session(token: str | None, *, kind: SessionKind | None = None) -> Session | None:
+    """The active, unexpired session behind `token`, or None."""
+    if not token:
+        return None
+    query = select(Session).where(Session.token_hash == hash_token(token))
+    session = db.session.scalars(query).first()
+    if session is None or (kind is not None and session.kind != kind.value):
+        return None
+    if not session.is_live(utcnow()) or not session.user.is_active:
+        return None
+    return session
+
+
+def authenticate(token: str | None, *, kind: SessionKind | None = None) -> Session:
+    """The live session behind `token`, its idle window slid forward; 401 when there is none."""
+    session = find_live_session(token, kind=kind)
+    if session is None:
+        raise Unauthorized("The session is invalid or has expired.")
+    touch(session)
+    return session
+
+
+def touch(session: Session) -> None:
+    """Slide the idle window (Session.refresh never passes the absolute cap)."""
+    idle, _ = _windows()
+    session.refresh(utcnow(), idle)
+
+
+def list_active(user: User) -> list[Session]:
+    now = utcnow()
+    query = (select(Session)
+             .where(Session.user_id == user.id, Session.status == SessionStatus.ACTIVE.value,
+                    Session.expires_at > now)
+             .order_by(Session.created_at.desc()))
+    return list(db.session.scalars(query))
+
+
+def get_own_session(user: User, session_id: str) -> Session:
+    """One of `user`'s sessions; another user's session is reported as missing."""
+    session = db.session.get(Session, session_id)
+    if session is None or session.user_id != user.id:
+        raise NotFound("Session not found.")
+    return session
+
+
+def revoke(session: Session) -> None:
+    if session.status == SessionStatus.ACTIVE.value:
+        session.revoke(utcnow())
+
+
+def revoke_all(user: User, *, except_session_id: str | None = None) -> int:
+    """Revoke every active session of `user` but one; returns how many ended."""
+    query = (update(Session)
+             .where(Session.user_id == user.id, Session.status == SessionStatus.ACTIVE.value)
+             .values(status=SessionStatus.REVOKED.value, revoked_at=utcnow()))
+    if except_session_id:
+        query = query.where(Session.id != except_session_id)
+    return db.session.execute(query, execution_options={"synchronize_session": False}).rowcount
+
+
+def expire_stale(now: datetime | None = None) -> int:
+    """Mark active sessions past their expiry as EXPIRED; returns how many."""
+    query = (update(Session)
+             .where(Session.status == SessionStatus.ACTIVE.value, Session.expires_at <= (now or utcnow()))
+             .values(status=SessionStatus.EXPIRED.value))
+    return db.session.execute(query, execution_options={"synchronize_session": False}).rowcount

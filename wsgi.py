@@ -1,0 +1,7 @@
+"""WSGI entry point: `gunicorn wsgi:app`."""
+from idp import create_app
+
+app = create_app()
+
+if __name__ == "__main__":
+    app.run(host="127.0.0.1", port=5000)
