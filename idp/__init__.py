@@ -53,7 +53,9 @@ def setup_plumbing(app: Flask) -> None:
     from idp.error_handlers import setup_error_handlers
     from idp.requests import setup_requests
     from idp.security.headers import setup_security_headers
+    from idp.services.browser_sessions import setup_browser_sessions
 
+    setup_browser_sessions(app)
     setup_requests(app)
     app.before_request(require_json_body)
     setup_security_headers(app)

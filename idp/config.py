@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Where templates/, static/, migrations/, keys/ and instance/ live (the checkout, or /app in the image).
+PROJECT_ROOT = Path(os.environ.get("AUTHY2_HOME") or Path(__file__).resolve().parent.parent)
 
 DEV_SECRET_KEY = "dev-secret-key-change-me"
 DEV_ENCRYPTION_KEY = "ZGV2LWVuY3J5cHRpb24ta2V5LWNoYW5nZS1tZS0xMjM="  # base64 of 32 bytes, dev only

@@ -1,0 +1,75 @@
+"""The browser SSO session: a foundation Session (kind browser) carried in a cookie.
+
+Sign-in always opens a new Session and a new cookie value (no fixation); sign-out revokes it
+server-side. The cookie is HttpOnly, SameSite=Lax, and under HTTPS Secure with the __Host- prefix.
+"""
+from __future__ import annotations
+
+from flask import Flask, current_app, g, request
+
+from idp.models import Session, SessionKind, User
+from idp.security.client_ip import client_ip
+from idp.services import sessions
+
+PLAIN_COOKIE = "authy2_session"
+HOST_COOKIE = "__Host-authy2_session"
+
+
+def cookie_name() -> str:
+    return HOST_COOKIE if current_app.config["ISSUER"].startswith("https://") else PLAIN_COOKIE
+
+
+def current_browser_session() -> Session | None:
+    """The live browser session of this request (idle window slid), or None. Cached per request."""
+    if "browser_session" not in g:
+        session = sessions.find_live_session(request.cookies.get(cookie_name()), kind=SessionKind.BROWSER)
+        if session is not None:
+            sessions.touch(session)
+        g.browser_session = session
+    return g.browser_session
+
+
+def current_browser_user() -> User | None:
+    session = current_browser_session()
+    return session.user if session is not None else None
+
+
+def sign_in(user: User, amr: list[str] | None = None, acr: str | None = None) -> Session:
+    """Open a fresh browser session for `user`, ending the one this browser had (no fixation)."""
+    old = current_browser_session()
+    if old is not None:
+        sessions.revoke(old)
+    session, token = sessions.create_session(user, kind=SessionKind.BROWSER, ip_address=client_ip(),
+                                             user_agent=request.headers.get("User-Agent"), amr=amr)
+    session.acr = acr
+    g.browser_session = session
+    g.browser_cookie = ("set", token, session)
+    return session
+
+
+def sign_out() -> Session | None:
+    """End this browser's session server-side and clear the cookie; returns the ended session."""
+    session = current_browser_session()
+    if session is not None:
+        sessions.revoke(session)
+    g.browser_session = None
+    g.browser_cookie = ("clear", None, None)
+    return session
+
+
+def _write_cookie(response):
+    action, token, session = g.pop("browser_cookie", (None, None, None))
+    if action is None or response.status_code >= 400:
+        return response
+    secure = current_app.config["ISSUER"].startswith("https://")
+    if action == "clear":
+        response.delete_cookie(cookie_name(), path="/", secure=secure, httponly=True, samesite="Lax")
+        return response
+    response.set_cookie(cookie_name(), token, path="/", secure=secure, httponly=True, samesite="Lax",
+                        expires=session.absolute_expires_at)
+    return response
+
+
+def setup_browser_sessions(app: Flask) -> None:
+    # Registered before the transaction hook so it runs after it (after_request runs in reverse).
+    app.after_request(_write_cookie)
