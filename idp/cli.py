@@ -5,11 +5,13 @@ import time
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from idp.extensions import db
 
 
 @click.command("seed")
+@with_appcontext
 def seed_command() -> None:
     """Create the demo organization, users and OIDC client (idempotent)."""
     from idp.services.seed import seed_demo_data
@@ -21,6 +23,7 @@ def seed_command() -> None:
 
 
 @click.command("cleanup-sessions")
+@with_appcontext
 def cleanup_sessions_command() -> None:
     """Mark expired sessions EXPIRED."""
     from idp.jobs import cleanup_sessions
@@ -29,6 +32,7 @@ def cleanup_sessions_command() -> None:
 
 
 @click.command("run-jobs")
+@with_appcontext
 @click.option("--job", "job_name", default=None, help="Job to run (default JOB_NAME, 'all' for every job).")
 @click.option("--interval", type=int, default=None, help="Seconds between runs (default JOB_INTERVAL_SECONDS).")
 @click.option("--once", is_flag=True, help="Run one round and exit.")
