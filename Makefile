@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test install install-dev clean
+.PHONY: run test install install-dev clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: install
 ## test: install with the dev extras and run the whole suite
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## bench: load benchmark (gunicorn + PostgreSQL authy2_bench + Redis db 15 on loopback, driven by wrk)
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -8,6 +8,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from idp.extensions import db
+from idp.oidc.cli import COMMANDS as OIDC_COMMANDS
 
 
 @click.command("seed")
@@ -57,5 +58,5 @@ def run_jobs_command(job_name: str | None, interval: int | None, once: bool) -> 
 
 
 def register_commands(app: Flask) -> None:
-    for command in (seed_command, cleanup_sessions_command, run_jobs_command):
+    for command in (seed_command, cleanup_sessions_command, run_jobs_command, *OIDC_COMMANDS):
         app.cli.add_command(command)

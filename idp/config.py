@@ -156,6 +156,16 @@ def load_settings(overrides: dict | None = None) -> Settings:
         "JOB_INTERVAL_SECONDS": _int("JOB_INTERVAL_SECONDS", 300, problems),
         # Log level for the app's logger.
         "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),
+        # OIDC: lifetimes in seconds of authorization codes, pending sign-in requests and tokens.
+        "AUTHORIZATION_CODE_LIFETIME": _int("AUTHORIZATION_CODE_LIFETIME", 60, problems),
+        "AUTHORIZATION_REQUEST_LIFETIME": _int("AUTHORIZATION_REQUEST_LIFETIME", 1800, problems),
+        "ACCESS_TOKEN_LIFETIME": _int("ACCESS_TOKEN_LIFETIME", 3600, problems),
+        "ID_TOKEN_LIFETIME": _int("ID_TOKEN_LIFETIME", 3600, problems),
+        "REFRESH_TOKEN_LIFETIME": _int("REFRESH_TOKEN_LIFETIME", 30 * 86400, problems),
+        # OIDC: RFC 7591 registration without an initial access token (off by default).
+        "OPEN_CLIENT_REGISTRATION": _bool("OPEN_CLIENT_REGISTRATION", False),
+        # OIDC: lifetime of an initial access token from `flask clients initial-token`, seconds.
+        "INITIAL_ACCESS_TOKEN_LIFETIME": _int("INITIAL_ACCESS_TOKEN_LIFETIME", 86400, problems),
     }
     if overrides:
         v.update(overrides)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Callable
 
-from flask import Flask, current_app, g, render_template, request
+from flask import Flask, current_app, render_template, request
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from idp.api.envelope import error_response
-from idp.errors import AppError
+from idp.errors import AppError, Conflict
+from idp.requests import current_request_id
 
 HTTP_ERROR_TYPES = {
     400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
@@ -23,10 +25,15 @@ HTTP_ERROR_TYPES = {
 def _as_app_error(error: Exception) -> AppError:
     if isinstance(error, AppError):
         return error
+    if isinstance(error, IntegrityError):
+        # A uniqueness race lost at flush time: the client's request clashes with data, not a bug.
+        return Conflict("The request conflicts with existing data.",
+                        detail=f"integrity error: {type(error.orig).__name__}")
     if isinstance(error, HTTPException) and error.code and error.code < 500:
         return _from_http_exception(error)
-    app_error = AppError("An internal error occurred.")
-    app_error.code, app_error.type = 500, "INTERNAL_ERROR"
+    code = error.code if isinstance(error, HTTPException) and error.code and error.code > 500 else 500
+    app_error = AppError("An internal error occurred." if code == 500 else "The service is temporarily unavailable.")
+    app_error.code, app_error.type = code, HTTP_ERROR_TYPES.get(code, "HTTP_ERROR")
     return app_error
 
 
@@ -40,6 +47,8 @@ def _from_http_exception(error: HTTPException) -> AppError:
     headers = dict(data.get("headers") or {})
     if error.code == 405 and error.valid_methods:
         headers["Allow"] = ", ".join(error.valid_methods)
+    if error.code == 413:
+        message = f"The request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes."
     if error.code == 429:
         message = "Too many requests; try again later."
     app_error = AppError(message, details=_flatten_locations(details), headers=headers)
@@ -61,7 +70,7 @@ def render_api_error(error: AppError):
 
 def render_html_error(error: AppError):
     body = render_template("errors/error.html", code=error.code, message=error.message,
-                           request_id=g.get("request_id"))
+                           request_id=current_request_id())
     return body, error.code, error.headers
 
 
@@ -84,10 +93,10 @@ def handle_error(error: Exception):
     app_error = _as_app_error(error)
     if app_error.code >= 500:
         original = getattr(error, "original_exception", None) or error
-        current_app.logger.error("unhandled error (request_id=%s)", g.get("request_id"),
+        current_app.logger.error("unhandled error (request_id=%s)", current_request_id(),
                                  exc_info=(type(original), original, original.__traceback__))
     elif app_error.detail:
-        current_app.logger.info("%s (request_id=%s): %s", app_error.type, g.get("request_id"), app_error.detail)
+        current_app.logger.info("%s (request_id=%s): %s", app_error.type, current_request_id(), app_error.detail)
     return render_error(app_error)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Callable
 
 from idp.extensions import db
-from idp.services import sessions
+from idp.oidc.maintenance import purge_expired_grants
+from idp.services import contact, sessions
 
 
 def cleanup_sessions() -> str:
@@ -15,6 +16,8 @@ def cleanup_sessions() -> str:
 
 JOBS: dict[str, Callable[[], str]] = {
     "cleanup_sessions": cleanup_sessions,
+    "send_pending_mail": contact.send_pending_mail,
+    "purge_expired_grants": purge_expired_grants,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 from sqlalchemy.exc import IntegrityError
 
 from idp.errors import Conflict
@@ -15,12 +15,22 @@ REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def assign_request_id() -> None:
+    """Take a well-formed incoming X-Request-ID (so a proxy's id runs through), else make a uuid4."""
     incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else str(uuid.uuid4())
+    g.request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else str(uuid.uuid4())
+
+
+def current_request_id() -> str | None:
+    """This request's id, assigned on first use (an extension may answer before our hook ran)."""
+    if not has_request_context():
+        return None
+    if "request_id" not in g:
+        assign_request_id()
+    return g.request_id
 
 
 def echo_request_id(response):
-    response.headers["X-Request-ID"] = g.get("request_id", "")
+    response.headers["X-Request-ID"] = current_request_id() or ""
     return response
 
 
@@ -38,12 +48,15 @@ def finish_transaction(response):
     except IntegrityError:
         db.session.rollback()
         from idp.error_handlers import render_error
+        from idp.security.headers import apply_security_headers
 
-        return render_error(Conflict("The request conflicts with existing data."))
+        # The replacement response was not seen by the header hooks that already ran.
+        return apply_security_headers(render_error(Conflict("The request conflicts with existing data.")))
     return response
 
 
 def setup_requests(app: Flask) -> None:
     app.before_request(assign_request_id)
-    app.after_request(finish_transaction)
+    # after_request hooks run in reverse: the id is echoed after the commit, on whatever it returns.
     app.after_request(echo_request_id)
+    app.after_request(finish_transaction)

@@ -1,6 +1,7 @@
 """Real servers on loopback for tests: the app over HTTP, and an SMTP sink."""
 from __future__ import annotations
 
+import socket
 import threading
 from email import message_from_bytes
 from email.message import Message
@@ -26,6 +27,12 @@ class LiveServer:
         self._thread.join(timeout=5)
 
 
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
 class _Collector:
     def __init__(self):
         self.messages: list[Message] = []
@@ -43,13 +50,12 @@ class _Collector:
 class SmtpSink:
     def __init__(self, host: str = "127.0.0.1"):
         self._collector = _Collector()
-        self._controller = Controller(self._collector, hostname=host, port=0)
         self.host = host
-        self.port: int | None = None
+        self.port: int = _free_port(host)  # aiosmtpd's start() connects to its port, so 0 cannot work
+        self._controller = Controller(self._collector, hostname=host, port=self.port)
 
     def start(self) -> None:
         self._controller.start()
-        self.port = self._controller.server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
         self._controller.stop()

@@ -1,6 +1,8 @@
 """REST API v1 on flask-smorest, speaking the seed's envelope on every /api/* response."""
 from __future__ import annotations
 
+import http
+
 from flask import Flask, request
 from flask_smorest import Api
 
@@ -9,16 +11,60 @@ from idp.errors import UnsupportedMediaType
 from idp.extensions import csrf
 
 
+# Error responses every operation of a kind can give, documented even when a view does not list them.
+COMMON_ERROR_RESPONSES = {
+    "AUTHENTICATION_REQUIRED": (401, "The bearer token is missing, invalid or expired"),
+    "MALFORMED_BODY": (400, "The body is not valid JSON"),
+    "BODY_TOO_LARGE": (413, "The body is larger than MAX_CONTENT_LENGTH"),
+    "NOT_JSON": (415, "The body's Content-Type is not application/json"),
+    "INVALID_BODY": (422, "The body failed validation; error.details lists messages per field"),
+}
+SECURED_ERRORS = ("AUTHENTICATION_REQUIRED",)
+BODY_ERRORS = ("MALFORMED_BODY", "BODY_TOO_LARGE", "NOT_JSON", "INVALID_BODY")
+
+
 class EnvelopeApi(Api):
-    """flask-smorest's Api without its app-wide error handler: errors are rendered per surface."""
+    """flask-smorest's Api without its app-wide error handler: errors are rendered per surface.
+
+    Registering a blueprint also documents the errors common to its operations: 401 on those with
+    `security`, and 400/413/415/422 on those with a request body.
+    """
 
     ERROR_SCHEMA = ErrorEnvelopeSchema
 
     def _register_error_handlers(self):
         pass
 
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        super().register_blueprint(blp, parameters=parameters, **options)
+        for operations in self.spec._paths.values():  # apispec keeps no public accessor for paths
+            for method, operation in operations.items():
+                if method in HTTP_METHODS:
+                    self._document_common_errors(operation)
+
+    def _document_common_errors(self, operation: dict) -> None:
+        names = (SECURED_ERRORS if operation.get("security") else ()) + \
+            (BODY_ERRORS if "requestBody" in operation else ())
+        responses = operation.setdefault("responses", {})
+        for name in names:
+            status = str(COMMON_ERROR_RESPONSES[name][0])
+            if status not in responses or _is_generic(responses[status], status):
+                responses[status] = self.spec.components.get_ref("response", name)
+
+
+def _is_generic(response: dict, status: str) -> bool:
+    """True for flask-smorest's bare per-status response (e.g. 422 'Unprocessable Entity')."""
+    return response.get("$ref", "").endswith("/" + http.HTTPStatus(int(status)).name)
+
+
+def register_common_error_responses(api: Api) -> None:
+    for name, (_, description) in COMMON_ERROR_RESPONSES.items():
+        api.spec.components.response(name, {"description": description, "content": {
+            "application/json": {"schema": ErrorEnvelopeSchema}}})
+
 
 JSON_BODY_METHODS = {"POST", "PUT", "PATCH"}
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 def require_json_body() -> None:
@@ -34,10 +80,14 @@ def require_json_body() -> None:
 def setup_api(app: Flask) -> Api:
     api = EnvelopeApi(app, spec_kwargs={"info": {"description": "Authy2 management API (JSON envelope)."}})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    register_common_error_responses(api)
     from idp.api import routes
 
     for blueprint in routes.BLUEPRINTS:
         csrf.exempt(blueprint)  # bearer-token API: no ambient cookie credentials to forge
         api.register_blueprint(blueprint)
+    from idp.api.docs import bp as reference
+
+    app.register_blueprint(reference)
     app.extensions["api"] = api
     return api

@@ -4,7 +4,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import marshmallow as ma
-from flask import g, jsonify
+from flask import jsonify
+
+from idp.requests import current_request_id
 
 ENVELOPE_VERSION = "1.0"
 
@@ -12,7 +14,7 @@ ENVELOPE_VERSION = "1.0"
 def ok(data=None, message: str = "Success", code: int = 200, meta: dict | None = None) -> dict:
     """A success body; pair it with a view's `@blp.response(code, envelope_of(Schema))`."""
     body = {"version": ENVELOPE_VERSION, "success": True, "code": code, "message": message,
-            "request_id": g.get("request_id"), "data": data if data is not None else {}}
+            "request_id": current_request_id(), "data": data if data is not None else {}}
     if meta is not None:
         body["meta"] = meta
     return body
@@ -21,7 +23,7 @@ def ok(data=None, message: str = "Success", code: int = 200, meta: dict | None =
 def error_response(code: int, message: str, error_type: str, details: dict | None = None, headers: dict | None = None):
     """An error body in the envelope, as a Flask response."""
     body = {"version": ENVELOPE_VERSION, "success": False, "code": code, "message": message,
-            "request_id": g.get("request_id"), "error": {"type": error_type, "details": details or {}}}
+            "request_id": current_request_id(), "error": {"type": error_type, "details": details or {}}}
     response = jsonify(body)
     response.status_code = code
     for name, value in (headers or {}).items():
@@ -47,10 +49,19 @@ class EmptySchema(ma.Schema):
     pass
 
 
-@lru_cache(maxsize=None)
+class ListMetaSchema(ma.Schema):
+    """`meta` of a list response."""
+
+    count = ma.fields.Integer(metadata={"description": "Number of items in data"})
+
+
 def envelope_of(data_schema: type[ma.Schema] | None = None, *, many: bool = False, meta: type[ma.Schema] | None = None):
-    """The envelope schema class wrapping `data_schema` (a list of it with `many`)."""
-    inner = data_schema or EmptySchema
+    """The envelope schema class wrapping `data_schema` (a list of it with `many`); one class per shape."""
+    return _envelope_class(data_schema or EmptySchema, many, meta)
+
+
+@lru_cache(maxsize=None)
+def _envelope_class(inner: type[ma.Schema], many: bool, meta: type[ma.Schema] | None):
     name = f"{inner.__name__.removesuffix('Schema')}{'List' if many else ''}Envelope"
     fields = {
         "version": ma.fields.String(),

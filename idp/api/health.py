@@ -4,7 +4,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_smorest import Blueprint
 
-from idp.api.envelope import envelope_of, ok
+from idp.api.envelope import ErrorEnvelopeSchema, envelope_of, ok
 from idp.errors import ServiceUnavailable
 from idp.services import health
 from idp.version import VERSION
@@ -21,7 +21,8 @@ class HealthSchema(ma.Schema):
 
 @blp.route("/health")
 @blp.response(200, envelope_of(HealthSchema))
-@blp.alt_response(503, schema=envelope_of(HealthSchema), description="The database is unreachable")
+@blp.alt_response(503, schema=ErrorEnvelopeSchema,
+                  description="The database is unreachable; error.details holds the same report as data")
 def get_health():
     """Report database and Redis status and the version."""
     database = "ok" if health.database_ok() else "down"

@@ -1,4 +1,8 @@
 """The URL tables of API v1, in one list."""
+from idp.api.auth import blp as auth
+from idp.api.contact import blp as contact
 from idp.api.health import blp as health
+from idp.api.organizations import blp as organizations
+from idp.api.users import blp as users
 
-BLUEPRINTS = [health]
+BLUEPRINTS = [health, auth, users, contact, organizations]

@@ -1,14 +1,25 @@
-"""OAuth 2.0 / OIDC clients (relying parties)."""
+"""OAuth 2.0 / OIDC clients (relying parties), with the Authlib ClientMixin contract."""
 from __future__ import annotations
 
+from datetime import datetime
+
+from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import JSON, Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.extensions import db
-from idp.models.base import IdMixin, TimestampMixin
+from idp.models.base import IdMixin, TimestampMixin, UTCDateTime
+from idp.security.secrets import check_client_secret
+
+# Metadata names (RFC 7591 / OIDC Registration) that map one-to-one onto columns.
+METADATA_COLUMNS = (
+    "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "scope",
+    "token_endpoint_auth_method", "id_token_signed_response_alg", "jwks", "jwks_uri",
+    "logo_uri", "client_uri",
+)
 
 
-class OAuthClient(IdMixin, TimestampMixin, db.Model):
+class OAuthClient(IdMixin, TimestampMixin, ClientMixin, db.Model):
     __tablename__ = "oauth_clients"
 
     client_id: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
@@ -30,7 +41,55 @@ class OAuthClient(IdMixin, TimestampMixin, db.Model):
     logo_uri: Mapped[str | None] = mapped_column(String(500))
     client_uri: Mapped[str | None] = mapped_column(String(500))
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # Policy: issue refresh tokens even when offline_access was not requested.
+    refresh_without_offline_access: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # RFC 7592 registration access token (SHA-256), for clients made by dynamic registration.
+    registration_access_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scope.split()
+
+    @property
+    def client_metadata(self) -> dict:
+        """The registered metadata, named as in RFC 7591 / OIDC Dynamic Client Registration."""
+        data = {name: getattr(self, name) for name in METADATA_COLUMNS}
+        data["client_name"] = self.name
+        return {k: v for k, v in data.items() if v is not None}
+
+    @property
+    def client_info(self) -> dict:
+        issued = self.registered_at or self.created_at
+        return {"client_id": self.client_id, "client_id_issued_at": int(issued.timestamp()) if issued else 0}
+
+    # -- Authlib ClientMixin --
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # Exact matching: the request must always name its redirect URI.
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        allowed = set(self.scopes)
+        return " ".join(s for s in (scope or "").split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in (self.redirect_uris or [])
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return check_client_secret(self.client_secret_hash, client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return self.is_active and method == self.token_endpoint_auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type in (self.response_types or [])
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in (self.grant_types or [])

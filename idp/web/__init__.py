@@ -6,3 +6,27 @@ from flask import Flask
 
 def setup_web(app: Flask) -> None:
     """Register the hosted pages on `app`."""
+    from idp.web import account, brand, consent, password_reset, registration, sign_in  # noqa: F401 (routes)
+    from idp.web.blueprint import bp
+    from idp.web.csrf import setup_csrf_page
+
+    if app.config["ISSUER"].startswith("https://"):
+        # The form (CSRF) cookie gets the same host-locked prefix as the SSO cookie under HTTPS.
+        app.config["SESSION_COOKIE_NAME"] = "__Host-authy2_form"
+    else:
+        app.config["SESSION_COOKIE_NAME"] = "authy2_form"
+    app.register_blueprint(bp)
+    setup_csrf_page(app)
+    app.after_request(allow_same_origin_referrer)
+
+
+def allow_same_origin_referrer(response):
+    """Pages send Referer to this origin only (never to RPs or other sites).
+
+    Under HTTPS Flask-WTF refuses a form POST whose Referer is missing or foreign (a second CSRF
+    defence), so HTML pages cannot use "no-referrer": forms would never be accepted. Runs before
+    the security headers' setdefault, so this value wins for HTML.
+    """
+    if response.mimetype == "text/html":
+        response.headers["Referrer-Policy"] = "same-origin"
+    return response

@@ -1,0 +1,111 @@
+"""The ceiling: the least a token endpoint on our stack can do, served by the same gunicorn config.
+
+POST /oauth2/token checks HTTP Basic client credentials in constant time, signs a JWT access token
+with joserfc using the app's own signing key from KEYS_DIR (same alg, same kid, same claims shape
+as a real client_credentials token) and answers like RFC 6749 section 5.1. No database, no
+framework extensions: whatever our endpoint costs above this is the price of its features.
+
+Environment: KEYS_DIR; BENCH_CLAIMS (JSON payload of a real access token to copy the shape of) and
+BENCH_JOSE_HEADER (its JOSE header), both optional; BENCH_CLIENT_ID / BENCH_CLIENT_SECRET.
+"""
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+
+from flask import Flask, jsonify, request
+from joserfc import jwt
+from joserfc.jwk import ECKey, Key, RSAKey
+
+DEFAULT_TTL = 3600
+TIME_CLAIMS = ("iat", "nbf", "exp", "auth_time")
+
+
+def load_signing_key(keys_dir: str, kid: str | None) -> Key:
+    """The key named `kid` (else the newest active RS256 key) from KEYS_DIR's metadata.json.
+
+    With no key files at all (the keys CLI not there yet), an in-memory RSA key stands in: the
+    signing cost is the same for any 2048-bit RSA key.
+    """
+    metadata = Path(keys_dir) / "metadata.json"
+    if not metadata.exists():
+        return RSAKey.generate_key(2048, private=True, parameters={"kid": kid or "ceiling"})
+    entries = json.loads(metadata.read_text()).get("keys", [])
+    chosen = next((e for e in entries if e["kid"] == kid), None)
+    if chosen is None:
+        active = [e for e in entries if e["state"] == "active" and e["alg"] == "RS256"]
+        chosen = max(active, key=lambda e: e.get("activated_at") or e["created_at"])
+    key_class = RSAKey if chosen["alg"] == "RS256" else ECKey
+    pem = (Path(keys_dir) / f"{chosen['kid']}.pem").read_bytes()
+    return key_class.import_key(pem, {"kid": chosen["kid"], "alg": chosen["alg"], "use": "sig"})
+
+
+def claims_template() -> dict:
+    raw = os.environ.get("BENCH_CLAIMS")
+    if raw:
+        return json.loads(raw)
+    now = int(time.time())
+    return {"iss": "https://idp.bench.localhost", "sub": "acme-portal-001", "aud": "https://idp.bench.localhost",
+            "client_id": "acme-portal-001", "scope": "", "iat": now, "exp": now + DEFAULT_TTL,
+            "jti": secrets.token_urlsafe(16)}
+
+
+def fresh_claims(template: dict) -> dict:
+    """The template with times moved to now and a new jti, as each real token has."""
+    claims = dict(template)
+    shift = int(time.time()) - int(template.get("iat", time.time()))
+    for name in TIME_CLAIMS:
+        if isinstance(claims.get(name), int):
+            claims[name] += shift
+    if "jti" in claims:
+        claims["jti"] = secrets.token_urlsafe(len(str(template["jti"])) * 3 // 4 or 16)
+    return claims
+
+
+def basic_credentials() -> tuple[str, str] | None:
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(encoded).decode("utf-8").partition(":")
+    except ValueError:
+        return None
+    return client_id, secret
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    template = claims_template()
+    header = json.loads(os.environ.get("BENCH_JOSE_HEADER") or '{"alg": "RS256"}')
+    key = load_signing_key(os.environ["KEYS_DIR"], header.get("kid"))
+    header.setdefault("kid", key.kid)
+    expected = (os.environ.get("BENCH_CLIENT_ID", "acme-portal-001"),
+                os.environ.get("BENCH_CLIENT_SECRET", "acme_secret_portal_2024"))
+    ttl = int(template.get("exp", 0)) - int(template.get("iat", 0)) or DEFAULT_TTL
+
+    @app.post("/oauth2/token")
+    def token():
+        given = basic_credentials()
+        if given is None or not (hmac.compare_digest(given[0], expected[0])
+                                 & hmac.compare_digest(given[1], expected[1])):
+            return jsonify(error="invalid_client"), 401
+        if request.form.get("grant_type") != "client_credentials":
+            return jsonify(error="unsupported_grant_type"), 400
+        access_token = jwt.encode(header, fresh_claims(template), key)
+        body = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}
+        if template.get("scope"):
+            body["scope"] = template["scope"]
+        response = jsonify(body)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        return response
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,65 @@
+"""Print the bench's figures: a table of rates, latencies, ratios to the ceilings, memory, SQL."""
+from __future__ import annotations
+
+from bench.scenarios import Outcome
+
+CEILING_TARGETS = {"client_credentials": 0.90}
+BCRYPT_TARGET = 0.90
+RSS_TARGET_MIB = 300
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}ms"
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "BELOW TARGET"
+
+
+def scenario_lines(outcomes: list[Outcome], ceiling: Outcome | None, bcrypt_rate: float) -> list[str]:
+    lines = [f"{'scenario':<32}{'rate':>16}{'p50':>11}{'p99':>11}{'errors':>8}  ratio / target"]
+    for outcome in ([ceiling] if ceiling else []) + outcomes:
+        if outcome.unavailable:
+            lines.append(f"{outcome.name:<32}unavailable: {outcome.unavailable}")
+            continue
+        result = outcome.result
+        line = (f"{outcome.name:<32}{outcome.rate:>10.1f} {outcome.unit:<5}{_ms(result.p50):>11}"
+                f"{_ms(result.p99):>11}{outcome.error_count:>8}  ")
+        lines.append(line + _ratios(outcome, ceiling, bcrypt_rate))
+    return lines
+
+
+def _ratios(outcome: Outcome, ceiling: Outcome | None, bcrypt_rate: float) -> str:
+    notes = []
+    if outcome is ceiling:
+        return "(the ceiling: 100%)"
+    if ceiling and ceiling.rate and not ceiling.unavailable:
+        ratio = outcome.rate / ceiling.rate
+        target = CEILING_TARGETS.get(outcome.name)
+        text = f"{ratio:6.1%} of ceiling"
+        if target is not None:
+            text += f" (target >= {target:.0%}: {_verdict(ratio >= target)})"
+        notes.append(text)
+    if outcome.name == "password login" and bcrypt_rate:
+        ratio = outcome.rate / bcrypt_rate
+        notes.append(f"{ratio:6.1%} of raw bcrypt (target >= {BCRYPT_TARGET:.0%}: {_verdict(ratio >= BCRYPT_TARGET)})")
+    if outcome.result and outcome.result.counters:
+        notes.append(" ".join(f"{k}={v}" for k, v in outcome.result.counters.items()))
+    return "; ".join(notes)
+
+
+def memory_line(peak_rss_kib: int, peak_pss_kib: int, processes: int) -> str:
+    rss_mib = peak_rss_kib / 1024
+    return (f"memory under load: peak RSS of gunicorn master + workers ({processes} processes) = "
+            f"{rss_mib:.1f} MiB (PSS {peak_pss_kib / 1024:.1f} MiB); target < {RSS_TARGET_MIB} MiB: "
+            f"{_verdict(rss_mib < RSS_TARGET_MIB)}")
+
+
+def sql_lines(counts: dict | str) -> list[str]:
+    if isinstance(counts, str):
+        return [f"SQL statements per request: unavailable: {counts}"]
+    lines = ["SQL statements per request (steady state, in-process, before_cursor_execute):"]
+    for name, result in counts.items():
+        status = "" if result["ok"] else f"  (request failed: HTTP {result['status']}, count not meaningful)"
+        lines.append(f"  {name:<28}{result['count']:>4}{status}")
+    return lines

@@ -1,0 +1,191 @@
+"""The Authy2 load benchmark: `make bench` or `.venv/bin/python bench/run.py`.
+
+Prepares PostgreSQL (authy2_bench) and Redis (db 15) on loopback, serves the app and a minimal
+ceiling app under gunicorn, drives each scenario with wrk, and prints rates, latencies, ratios to
+the ceilings, memory and SQL statement counts. Measures; never asserts on time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import prepare as preparing  # noqa: E402
+from bench import report  # noqa: E402
+from bench.bcrypt_rate import measure_bcrypt_rate  # noqa: E402
+from bench.probe import CLIENT_ID, CLIENT_SECRET, Unavailable, client_credentials_token, jose_parts  # noqa: E402
+from bench.scenarios import APP_SCENARIOS, CEILING_SCENARIO, Context, Load, Outcome, run_scenario  # noqa: E402
+from bench.server import ROOT, GunicornServer, MemorySampler, free_port  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="measured seconds per scenario")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds before each scenario")
+    parser.add_argument("--connections", type=int, default=4, help="wrk connections")
+    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"))
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--profile", default="production", choices=("production", "development"))
+    parser.add_argument("--only", action="append", help="run only scenarios whose name contains this")
+    parser.add_argument("--keep", action="store_true", help="keep the state directory (logs, keys)")
+    return parser.parse_args()
+
+
+def serve(app_spec: str, env: dict, state_dir: Path, args: argparse.Namespace, name: str) -> GunicornServer:
+    return GunicornServer(app_spec, free_port(), env, state_dir / f"{name}.log",
+                          worker_class=args.worker_class, threads=args.threads)
+
+
+@dataclass
+class Measurements:
+    """Everything one run measured, for the report."""
+
+    outcomes: list[Outcome]
+    ceiling: Outcome
+    bcrypt_rate: float
+    sampler: MemorySampler
+    sample_token: str | None
+    sql: dict | str = ""
+    loadavg: list[str] = field(default_factory=list)
+
+
+def selected(args) -> list:
+    return [s for s in APP_SCENARIOS if not args.only or any(part in s.name for part in args.only)]
+
+
+def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) -> Measurements:
+    """The ceiling, then every app scenario, against two gunicorns; the app's memory sampled throughout.
+
+    Each rate is compared with a figure measured just before it (the ceiling right before
+    client_credentials, raw bcrypt right before login), so a machine whose load drifts during the
+    run skews the ratios as little as possible.
+    """
+    loadavg = [_loadavg()]
+    app = serve("wsgi:app", prepared.env, state_dir, args, "app")
+    with app:
+        app.start("/api/health")
+        sampler = MemorySampler(app)
+        sampler.start()
+        ctx = Context(app.url, prepared.env, state_dir, cookie=prepared.fixtures["cookie"])
+        sample_token = sample_client_credentials(ctx)
+        ceiling_server = serve("bench.ceiling_app:app", ceiling_env(prepared.env, sample_token), state_dir,
+                               args, "ceiling")
+        with ceiling_server:
+            ceiling_server.start("/")
+            _say("ceiling")
+            ceiling = run_scenario(CEILING_SCENARIO, Context(ceiling_server.url, ceiling_server.env, state_dir), load)
+            outcomes, bcrypt_rate = [], 0.0
+            for scenario in selected(args):
+                if scenario.name == "password login":
+                    _say("raw bcrypt")
+                    bcrypt_rate = measure_bcrypt_rate(preparing.BCRYPT_COST)
+                _say(scenario.name)
+                outcomes.append(run_scenario(scenario, ctx, load))
+        sampler.stop()
+    loadavg.append(_loadavg())
+    return Measurements(outcomes, ceiling, bcrypt_rate, sampler, sample_token, loadavg=loadavg)
+
+
+def sample_client_credentials(ctx: Context) -> str | None:
+    """A real access token whose header and claims the ceiling copies; None if the grant fails."""
+    try:
+        return client_credentials_token(ctx.base_url)
+    except (Unavailable, OSError):
+        return None
+
+
+def ceiling_env(app_env: dict, sample_token: str | None) -> dict:
+    env = {**app_env, "BENCH_CLIENT_ID": CLIENT_ID, "BENCH_CLIENT_SECRET": CLIENT_SECRET}
+    if sample_token:
+        header, claims = jose_parts(sample_token)
+        env.update(BENCH_JOSE_HEADER=json.dumps(header), BENCH_CLAIMS=json.dumps(claims))
+    return env
+
+
+def _say(name: str) -> None:
+    print(f"  running {name} ...", file=sys.stderr, flush=True)
+
+
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split(" ", 1)[0]
+    except OSError:
+        return "?"
+
+
+def count_sql(env: dict) -> dict | str:
+    done = subprocess.run([str(preparing.PYTHON), "-m", "bench.sql_count"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        lines = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        return lines[-1] if lines else f"exit {done.returncode}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ensure_wrk() -> bool:
+    """wrk is a Debian package; install it when missing and we may (root)."""
+    if shutil.which("wrk"):
+        return True
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (apt-get install -y wrk) ...", file=sys.stderr, flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+    return shutil.which("wrk") is not None
+
+
+def main() -> int:
+    args = parse_args()
+    if not ensure_wrk():
+        print("wrk is not installed and could not be installed: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    load = Load(seconds=args.seconds, warmup=args.warmup, connections=args.connections)
+    state_dir = Path(tempfile.mkdtemp(prefix="authy2-bench-"))
+    try:
+        print("preparing PostgreSQL, Redis, keys, schema, seed ...", file=sys.stderr, flush=True)
+        prepared = preparing.prepare(state_dir, args.profile)
+        measured = measure(prepared, state_dir, args, load)
+        print("counting SQL statements ...", file=sys.stderr, flush=True)
+        measured.sql = count_sql(prepared.env)
+        print_report(args, load, prepared, measured)
+        print(f"\ntotal bench time {time.monotonic() - started:.0f}s; state in {state_dir}"
+              + ("" if args.keep else " (removed)"))
+    finally:
+        if not args.keep:
+            shutil.rmtree(state_dir, ignore_errors=True)
+    return 0
+
+
+def print_report(args, load: Load, prepared: preparing.Preparation, measured: Measurements) -> None:
+    print()
+    print(f"Authy2 bench: {os.cpu_count()} CPUs (load average {' -> '.join(measured.loadavg)}); "
+          f"gunicorn -w 2 --worker-class {args.worker_class}"
+          + (f" --threads {args.threads}" if args.worker_class == "gthread" else "")
+          + f"; wrk -t{load.threads} -c{load.connections} -d{load.seconds}s (+{load.warmup}s warm-up); "
+          f"FLASK_ENV={args.profile}; PostgreSQL + Redis on 127.0.0.1; bcrypt cost {preparing.BCRYPT_COST}")
+    for note in prepared.notes:
+        print(f"note: {note}")
+    if not measured.sample_token:
+        print("note: no client_credentials token to copy: the ceiling signs a default claims shape")
+    if measured.bcrypt_rate:
+        print(f"raw bcrypt at cost {preparing.BCRYPT_COST}, 2 processes: {measured.bcrypt_rate:.2f} verifications/s")
+    print()
+    for line in report.scenario_lines(measured.outcomes, measured.ceiling, measured.bcrypt_rate):
+        print(line)
+    print()
+    sampler = measured.sampler
+    print(report.memory_line(sampler.peak_rss_kib, sampler.peak_pss_kib, sampler.processes))
+    for line in report.sql_lines(measured.sql):
+        print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

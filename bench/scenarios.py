@@ -1,0 +1,150 @@
+"""The measured scenarios: how each is checked, what wrk script drives it, what rate it reports."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from bench import probe
+from bench.wrk import WrkResult, run_wrk
+
+
+@dataclass
+class Load:
+    """How hard and how long to push: wrk's threads/connections and the seconds of each run."""
+
+    seconds: int = 10
+    warmup: int = 2
+    connections: int = 4
+    threads: int = 1
+
+
+@dataclass
+class Context:
+    """What the scenarios share within one run against one server."""
+
+    base_url: str
+    env: dict
+    state_dir: Path
+    cookie: str = ""
+    sample_token: str | None = None
+    refresh_tokens: list[str] | None = None
+
+    @property
+    def pool_dir(self) -> Path:
+        return self.state_dir / "refresh-pool"
+
+    @property
+    def pool_file(self) -> Path:
+        return self.state_dir / "refresh-pool.txt"
+
+
+@dataclass
+class Scenario:
+    name: str
+    path: str
+    check: Callable[[Context], None]
+    script: str | None = None
+    counter: str | None = None  # a Lua counter whose rate is the scenario's rate (e.g. flows)
+    unit: str = "req/s"
+    extra_env: Callable[[Context], dict] = lambda ctx: {}
+    before: Callable[[Context, str], None] = lambda ctx, phase: None  # phase: "warmup" or "measure"
+
+
+@dataclass
+class Outcome:
+    """One scenario's figures, or why it could not run."""
+
+    name: str
+    unit: str = "req/s"
+    rate: float = 0.0
+    result: WrkResult | None = None
+    unavailable: str | None = None
+    failures: dict = field(default_factory=dict)
+
+    @property
+    def error_count(self) -> int:
+        if self.result is None:
+            return 0
+        failed = sum(v for k, v in self.result.counters.items() if "failed" in k)
+        return self.result.non_2xx + self.result.socket_errors + failed
+
+
+def run_scenario(scenario: Scenario, ctx: Context, load: Load) -> Outcome:
+    """Check the scenario works, warm it up, then measure it with wrk."""
+    try:
+        scenario.check(ctx)
+        env = {**ctx.env, **probe.wrk_env(), **scenario.extra_env(ctx)}
+        url = ctx.base_url + scenario.path
+        if load.warmup:
+            scenario.before(ctx, "warmup")
+            run_wrk(url, seconds=load.warmup, connections=load.connections, threads=load.threads,
+                    script=scenario.script, env=env)
+        scenario.before(ctx, "measure")
+        result = run_wrk(url, seconds=load.seconds, connections=load.connections, threads=load.threads,
+                         script=scenario.script, env=env)
+    except probe.Unavailable as exc:
+        return Outcome(scenario.name, scenario.unit, unavailable=str(exc))
+    except OSError as exc:
+        return Outcome(scenario.name, scenario.unit, unavailable=f"{type(exc).__name__}: {exc}")
+    rate = result.rate_of(scenario.counter) if scenario.counter else result.rps
+    return Outcome(scenario.name, scenario.unit, rate=rate, result=result)
+
+
+def _check_discovery(ctx: Context) -> None:
+    probe.check_get_json(ctx.base_url, "/.well-known/openid-configuration", "issuer")
+
+
+def _check_jwks(ctx: Context) -> None:
+    probe.check_get_json(ctx.base_url, "/oauth2/jwks", "keys")
+
+
+def _check_client_credentials(ctx: Context) -> None:
+    ctx.sample_token = probe.client_credentials_token(ctx.base_url)
+
+
+def _check_code_flow(ctx: Context) -> None:
+    probe.code_flow(ctx.base_url, ctx.cookie)
+    ctx.pool_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _check_refresh(ctx: Context) -> None:
+    probe.refresh(ctx.base_url, ctx.cookie)
+
+
+WARMUP_REFRESH_TOKENS = 64
+
+
+def _feed_refresh_pool(ctx: Context, phase: str) -> None:
+    """Write the pool file refresh.lua spends, from the refresh tokens the code-flow run harvested.
+
+    Each token is handed out once: the warm-up gets a few (it chains on the rotated ones), the
+    measured run gets every token left, so no run ever presents a spent token.
+    """
+    if ctx.refresh_tokens is None:
+        ctx.refresh_tokens = [line for path in sorted(ctx.pool_dir.glob("*.txt")) for line in path.read_text().split()]
+    if not ctx.refresh_tokens:
+        raise probe.Unavailable("the code-flow scenario harvested no refresh tokens to spend")
+    take = WARMUP_REFRESH_TOKENS if phase == "warmup" else len(ctx.refresh_tokens)
+    batch, ctx.refresh_tokens = ctx.refresh_tokens[:take], ctx.refresh_tokens[take:]
+    ctx.pool_file.write_text("\n".join(batch) + "\n")
+
+
+def _check_login(ctx: Context) -> None:
+    probe.login(ctx.base_url)
+
+
+APP_SCENARIOS = [
+    Scenario("client_credentials", "/oauth2/token", _check_client_credentials, script="client_credentials.lua"),
+    Scenario("code flow (authorize+token)", "/oauth2/authorize", _check_code_flow, script="code_flow.lua",
+             counter="flows", unit="flows/s",
+             extra_env=lambda ctx: {"BENCH_COOKIE": ctx.cookie, "BENCH_POOL_DIR": str(ctx.pool_dir)}),
+    Scenario("refresh_token", "/oauth2/token", _check_refresh, script="refresh.lua", counter="refreshed",
+             extra_env=lambda ctx: {"BENCH_POOL_FILE": str(ctx.pool_file)}, before=_feed_refresh_pool),
+    Scenario("discovery", "/.well-known/openid-configuration", _check_discovery),
+    Scenario("jwks", "/oauth2/jwks", _check_jwks),
+    Scenario("password login", "/api/v1/auth/login", _check_login, script="login.lua"),
+]
+
+CEILING_SCENARIO = Scenario("ceiling (joserfc sign, no DB)", "/oauth2/token",
+                            lambda ctx: None, script="client_credentials.lua")

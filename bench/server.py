@@ -1,0 +1,162 @@
+"""gunicorn on loopback for the bench: start, wait until it answers, sample memory, stop."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+
+
+class GunicornServer:
+    """One gunicorn master with its workers, on 127.0.0.1:`port`, logging to `log_path`."""
+
+    def __init__(self, app_spec: str, port: int, env: dict, log_path: Path, *, workers: int = 2,
+                 worker_class: str = "gthread", threads: int = 4):
+        self.app_spec = app_spec
+        self.port = port
+        self.env = env
+        self.log_path = log_path
+        self.url = f"http://127.0.0.1:{port}"
+        self.command = [str(GUNICORN), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT),
+                        "--worker-class", worker_class, "--log-level", "warning"]
+        if worker_class == "gthread":
+            self.command += ["--threads", str(threads)]
+        self.command.append(app_spec)
+        self.process: subprocess.Popen | None = None
+
+    def start(self, ready_path: str, timeout: float = 30.0) -> None:
+        """Start gunicorn and wait until `ready_path` answers (any HTTP status)."""
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                        cwd=ROOT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn {self.app_spec} exited with {self.process.returncode}; "
+                                   f"see {self.log_path}:\n{tail(self.log_path)}")
+            if self._answers(ready_path):
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"gunicorn {self.app_spec} did not answer within {timeout}s; see {self.log_path}")
+
+    def _answers(self, path: str) -> bool:
+        try:
+            urllib.request.urlopen(self.url + path, timeout=2).close()
+            return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+
+    def pids(self) -> list[int]:
+        """The master and its worker processes."""
+        if self.process is None:
+            return []
+        master = self.process.pid
+        return [master, *children_of(master)]
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def __enter__(self) -> "GunicornServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of `pid`, found by scanning /proc (no psutil needed)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of one process in KiB; PSS splits pages shared after fork fairly."""
+    rss = pss = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+class MemorySampler:
+    """Samples the summed RSS/PSS of a server's processes in a thread; keeps the peaks."""
+
+    def __init__(self, server: GunicornServer, every: float = 0.5):
+        self.server = server
+        self.every = every
+        self.peak_rss_kib = 0
+        self.peak_pss_kib = 0
+        self.processes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.every)
+
+    def sample(self) -> None:
+        pids = self.server.pids()
+        totals = [memory_kib(pid) for pid in pids]
+        self.processes = max(self.processes, len(pids))
+        self.peak_rss_kib = max(self.peak_rss_kib, sum(rss for rss, _ in totals))
+        self.peak_pss_kib = max(self.peak_pss_kib, sum(pss for _, pss in totals))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sample()
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def environment(extra: dict) -> dict:
+    """The current environment minus anything that would point the app elsewhere, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "FLASK_", "DATABASE_", "POSTGRES_"))}
+    env.update(extra)
+    return env

@@ -1,0 +1,115 @@
+"""Count the SQL statements one request of each kind executes, in-process; prints one JSON line.
+
+Run with the bench's app environment (bench/run.py does). Each request is made twice and the
+second is counted: the steady state, with per-process caches (client, keys) warm. `--show`
+prints the statements too.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from sqlalchemy import event, select
+
+from bench import probe
+from idp import create_app
+from idp.extensions import db
+from idp.models import SessionKind, User
+from idp.services import sessions
+from idp.services.browser_sessions import cookie_name
+
+TOKEN_HEADERS = {"Authorization": f"Basic {probe.BASIC}"}
+
+
+class StatementLog:
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append(" ".join(statement.split())[:200])
+
+
+def browser_cookie(app) -> str:
+    with app.app_context():
+        user = db.session.scalars(select(User).where(User.email == probe.LOGIN_EMAIL)).one()
+        _, token = sessions.create_session(user, kind=SessionKind.BROWSER, user_agent="authy2-bench")
+        db.session.commit()
+        return f"{cookie_name()}={token}"
+
+
+def authorize_query() -> str:
+    return urlencode({"response_type": "code", "client_id": probe.CLIENT_ID, "redirect_uri": probe.REDIRECT_URI,
+                      "scope": probe.CODE_SCOPE, "state": "sql", "nonce": "sql",
+                      "code_challenge": probe.CODE_CHALLENGE, "code_challenge_method": "S256"})
+
+
+def counted(log: StatementLog, send) -> tuple[int, list[str], object]:
+    """Statements executed by one call of `send`, the last of two, and its response."""
+    send()
+    log.statements.clear()
+    response = send()
+    return len(log.statements), list(log.statements), response
+
+
+def measure(app) -> dict:
+    """Statement counts per request kind; a failing request reports its status instead."""
+    log = StatementLog()
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", log)
+    client = app.test_client(use_cookies=False)
+    cookie = browser_cookie(app)
+    state: dict = {}
+
+    def token(form: dict):
+        return client.post("/oauth2/token", data=form, headers=TOKEN_HEADERS)
+
+    def authorize():
+        response = client.get(f"/oauth2/authorize?{authorize_query()}", headers={"Cookie": cookie})
+        state["code"] = parse_qs(urlsplit(response.headers.get("Location", "")).query).get("code", [""])[0]
+        return response
+
+    def exchange():
+        authorize()
+        log.statements.clear()
+        response = token({"grant_type": "authorization_code", "code": state["code"],
+                          "redirect_uri": probe.REDIRECT_URI, "code_verifier": probe.CODE_VERIFIER})
+        state["refresh"] = (response.get_json(silent=True) or {}).get("refresh_token", "")
+        return response
+
+    def refresh():
+        exchange()
+        log.statements.clear()
+        return token({"grant_type": "refresh_token", "refresh_token": state["refresh"]})
+
+    requests = {
+        "client_credentials token": lambda: token({"grant_type": "client_credentials"}),
+        "authorize (SSO session)": authorize,
+        "authorization_code token": exchange,
+        "refresh_token token": refresh,
+        "password login": lambda: client.post("/api/v1/auth/login", json={"email": probe.LOGIN_EMAIL,
+                                                                         "password": probe.LOGIN_PASSWORD}),
+        "discovery": lambda: client.get("/.well-known/openid-configuration"),
+        "jwks": lambda: client.get("/oauth2/jwks"),
+    }
+    results = {}
+    for name, send in requests.items():
+        count, statements, response = counted(log, send)
+        ok = response.status_code < 400 and (name != "authorize (SSO session)" or state.get("code"))
+        results[name] = {"count": count, "status": response.status_code, "ok": bool(ok), "statements": statements}
+    return results
+
+
+def main() -> None:
+    app = create_app()
+    results = measure(app)
+    if "--show" in sys.argv:
+        for name, result in results.items():
+            print(f"== {name}: {result['count']} statements (HTTP {result['status']})", file=sys.stderr)
+            for statement in result["statements"]:
+                print(f"   {statement}", file=sys.stderr)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""/api/v1/auth: register, login, logout, me, and the user's own sessions."""
+from __future__ import annotations
+
+from flask import g, request
+from flask_smorest import Blueprint
+
+from idp.api.envelope import ErrorEnvelopeSchema, envelope_of, ok
+from idp.api.schemas.accounts import (CountMetaSchema, LoginResultSchema, LoginSchema, MeSchema, RegisterSchema,
+                                      SessionDataSchema, SessionSchema, UserDataSchema)
+from idp.api.security import BEARER_SECURITY, current_session, current_user, login_required
+from idp.extensions import limiter
+from idp.models import SessionKind
+from idp.security import ratelimits
+from idp.security.client_ip import client_ip
+from idp.services import accounts, audit, sessions
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts, login and sessions")
+
+UNAUTHORIZED = {"schema": ErrorEnvelopeSchema, "description": "Missing, invalid, expired or revoked bearer token"}
+INVALID_BODY = {"schema": ErrorEnvelopeSchema, "description": "The body is not valid (error.details names the fields)"}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # the body carries a bearer token
+RATE_LIMITED = {"schema": ErrorEnvelopeSchema, "description": "Too many attempts; see the Retry-After header"}
+
+
+def _audit_rate_limited(action: str):
+    def on_breach(limit) -> None:
+        audit.record_failure(action, details={"reason": "rate_limited", "limit": str(limit.limit)})
+    return on_breach
+
+
+def _limited(limit_value, key_func, action: str):
+    return limiter.limit(limit_value, key_func=key_func, exempt_when=ratelimits.limits_disabled,
+                         on_breach=_audit_rate_limited(action))
+
+
+@blp.route("/register", methods=["POST"])
+@_limited(ratelimits.register_limit, ratelimits.ip_key, "register")
+@blp.arguments(RegisterSchema)
+@blp.response(201, envelope_of(UserDataSchema))
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="Registration is disabled")
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="The email cannot be used (generic message)")
+@blp.alt_response(415, schema=ErrorEnvelopeSchema, description="The body is not JSON")
+@blp.alt_response(422, **INVALID_BODY)
+@blp.alt_response(429, **RATE_LIMITED)
+def register(body: dict):
+    """Create an account with email, password and name."""
+    user = accounts.register(body["email"], body["password"], body["name"])
+    return ok({"user": user}, "Account created", code=201)
+
+
+@blp.route("/login", methods=["POST"])
+@_limited(ratelimits.login_ip_limit, ratelimits.ip_key, "login")
+@_limited(ratelimits.login_account_limit, ratelimits.login_account_key, "login")
+@blp.arguments(LoginSchema)
+@blp.response(200, envelope_of(LoginResultSchema))
+@blp.alt_response(401, schema=ErrorEnvelopeSchema,
+                  description="INVALID_CREDENTIALS, the same for unknown email, wrong password and inactive account")
+@blp.alt_response(415, schema=ErrorEnvelopeSchema, description="The body is not JSON")
+@blp.alt_response(422, **INVALID_BODY)
+@blp.alt_response(429, **RATE_LIMITED)
+def login(body: dict):
+    """Check email and password and open an API session; returns its bearer token."""
+    user = accounts.authenticate_password(body["email"], body["password"], channel="api")
+    session, token = sessions.create_session(user, kind=SessionKind.API, ip_address=client_ip(),
+                                             user_agent=request.headers.get("User-Agent"), amr=["pwd"])
+    g.session = session  # the new session is the caller's current one from now on
+    data = {"token": token, "token_type": "Bearer", "expires_at": session.expires_at,
+            "session": session, "user": user}
+    return ok(data, "Login successful"), 200, NO_STORE
+
+
+@blp.route("/logout", methods=["POST"])
+@blp.doc(security=BEARER_SECURITY)
+@login_required
+@blp.response(200, envelope_of(None))
+@blp.alt_response(401, **UNAUTHORIZED)
+def logout():
+    """Revoke the session making this request."""
+    session = current_session()
+    sessions.revoke(session)
+    audit.record("logout", actor_user_id=session.user_id, target_type="session", target_id=session.id)
+    return ok(None, "Logged out")
+
+
+@blp.route("/me", methods=["GET"])
+@blp.doc(security=BEARER_SECURITY)
+@login_required
+@blp.response(200, envelope_of(MeSchema))
+@blp.alt_response(401, **UNAUTHORIZED)
+def me():
+    """The signed-in user and the session making this request."""
+    return ok({"user": current_user(), "session": current_session()})
+
+
+@blp.route("/sessions", methods=["GET"])
+@blp.doc(security=BEARER_SECURITY)
+@login_required
+@blp.response(200, envelope_of(SessionSchema, many=True, meta=CountMetaSchema))
+@blp.alt_response(401, **UNAUTHORIZED)
+def list_sessions():
+    """The user's active sessions, newest first; `current` marks the one making this request."""
+    active = sessions.list_active(current_user())
+    return ok(active, meta={"count": len(active)})
+
+
+@blp.route("/sessions/refresh", methods=["POST"])
+@blp.doc(security=BEARER_SECURITY)
+@login_required
+@blp.response(200, envelope_of(SessionDataSchema))
+@blp.alt_response(401, **UNAUTHORIZED)
+def refresh_session():
+    """Extend the current session's idle window; never past its absolute expiry."""
+    session = current_session()
+    sessions.touch(session)
+    return ok({"session": session}, "Session extended")
+
+
+@blp.route("/sessions/<string:session_id>", methods=["DELETE"])
+@blp.doc(security=BEARER_SECURITY)
+@login_required
+@blp.response(200, envelope_of(SessionDataSchema))
+@blp.alt_response(401, **UNAUTHORIZED)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="No such session among the user's own")
+def revoke_session(session_id: str):
+    """Revoke one of the user's own sessions (revoking an ended one again is a no-op)."""
+    session = sessions.get_own_session(current_user(), session_id)
+    sessions.revoke(session)
+    audit.record("session.revoke", actor_user_id=session.user_id, target_type="session", target_id=session.id)
+    return ok({"session": session}, "Session revoked")

@@ -1,0 +1,1 @@
+"""Marshmallow schemas of API v1 request bodies and response data, one module per resource."""

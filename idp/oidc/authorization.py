@@ -1,0 +1,125 @@
+"""The authorization endpoint's flow: validate, then sign in, consent, and issue the code.
+
+A request that needs the user is stored server-side under an opaque id (services.authorization_
+requests); the hosted pages send the browser back to `oidc.resume` with only that id.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Request
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from flask import Response, current_app, request, url_for
+from werkzeug.routing import BuildError
+
+from idp.models import Session, utcnow
+from idp.oidc.authorization_checks import id_token_hint_subject
+from idp.oidc.request_objects import resolve_request_object
+from idp.oidc.requests import StoredAuthorizationRequest
+from idp.oidc.responses import as_flask_response, error_response, redirect_to
+from idp.services import audit
+from idp.services import authorization_requests as pending_requests
+from idp.services.browser_sessions import current_browser_session
+from idp.services.consent import has_consent
+
+LOGIN, CONSENT, ISSUE = "login", "consent", "issue"
+
+
+def _server():
+    return current_app.extensions["oidc"]["server"]
+
+
+def _params(oauth_request: OAuth2Request) -> dict:
+    data = oauth_request.payload.data
+    return data.to_dict() if hasattr(data, "to_dict") else dict(data)
+
+
+def begin_authorization() -> Response:
+    """OIDC Core 3.1.2: validate a fresh authorization request and carry it as far as it can go."""
+    server = _server()
+    oauth_request = server.create_oauth2_request(request)
+    try:
+        resolve_request_object(oauth_request, server.query_client(oauth_request.payload.client_id))
+        grant = server.get_consent_grant(oauth_request)
+    except OAuth2Error as error:
+        return error_response(error, oauth_request.payload.data.get("response_mode"))
+    return proceed(grant, created_at=utcnow(), pending_id=None)
+
+
+def resume_authorization(request_id: str) -> Response:
+    """Continue a pending request after the hosted pages signed the user in or took consent."""
+    pending = pending_requests.get_pending(request_id)
+    oauth_request = StoredAuthorizationRequest(pending.params)
+    try:
+        grant = _server().get_consent_grant(oauth_request)
+        if pending.denied:
+            pending_requests.complete(pending.id)
+            raise AccessDeniedError(redirect_uri=grant.redirect_uri, state=pending.params.get("state"))
+    except OAuth2Error as error:
+        return error_response(error, pending.params.get("response_mode"))
+    return proceed(grant, created_at=pending.created_at, pending_id=pending.id)
+
+
+def next_step(data: dict, grant, session: Session | None, created_at: datetime) -> str:
+    """What the request still needs: sign-in, consent, or nothing (issue the code)."""
+    if session is None:
+        return LOGIN
+    # A sign-in completed during this request satisfies prompt=login, select_account and max_age.
+    fresh = session.auth_time >= created_at
+    prompts = set(data.get("prompt", "").split())
+    if not fresh and prompts & {"login", "select_account"}:
+        return LOGIN
+    max_age = data.get("max_age")
+    if not fresh and max_age is not None and utcnow() - session.auth_time > timedelta(seconds=int(max_age)):
+        return LOGIN
+    hinted = id_token_hint_subject(data)
+    if not fresh and hinted and hinted != session.user.subject:
+        return LOGIN
+    return consent_step(prompts, grant, session, created_at)
+
+
+def consent_step(prompts: set[str], grant, session: Session, created_at: datetime) -> str:
+    scopes = (grant.request.scope or "").split()
+    client, user = grant.client, session.user
+    if "consent" in prompts:
+        return ISSUE if has_consent(user, client, scopes, since=created_at) else CONSENT
+    if client.first_party or has_consent(user, client, scopes):
+        return ISSUE
+    return CONSENT
+
+
+def proceed(grant, created_at: datetime, pending_id: str | None) -> Response:
+    data = grant.request.payload.data
+    session = current_browser_session()
+    step = next_step(data, grant, session, created_at)
+    state, mode = data.get("state"), data.get("response_mode")
+    if step != ISSUE and "none" in data.get("prompt", "").split():
+        error_cls = LoginRequiredError if step == LOGIN else ConsentRequiredError
+        return error_response(error_cls(redirect_uri=grant.redirect_uri, state=state), mode)
+    if step == ISSUE:
+        return issue_code(grant, session, pending_id)
+    if pending_id is None:
+        params = {**_params(grant.request), "scope": grant.request.scope or ""}
+        pending_id = pending_requests.create_pending(grant.client, params).id
+    return redirect_to(interaction_url(step, pending_id))
+
+
+def issue_code(grant, session: Session, pending_id: str | None) -> Response:
+    grant.request.browser_session = session
+    if pending_id:
+        pending_requests.complete(pending_id)
+    result = grant.create_authorization_response(grant.redirect_uri, session.user)
+    audit.record("oauth.authorized", actor_user_id=session.user_id, target_type="client",
+                 target_id=grant.client.client_id, details={"scope": grant.request.scope})
+    return as_flask_response(result)
+
+
+def interaction_url(step: str, pending_id: str) -> str:
+    """The hosted page for `step`, given only the pending request's id."""
+    try:
+        if step == LOGIN:
+            return url_for("web.login", request=pending_id)
+        return url_for("web.consent", request_id=pending_id)
+    except BuildError:  # hosted pages not registered (API-only deployments, early tests)
+        return f"/login?request={pending_id}" if step == LOGIN else f"/consent/{pending_id}"

@@ -1,0 +1,68 @@
+"""OIDC checks on an authorization request, run after Authlib has validated client, redirect URI,
+response type and scope; each raises the spec's error, which goes back to the redirect URI."""
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from flask import current_app
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from idp.oidc.claims import parse_claims_parameter
+from idp.oidc.responses import RESPONSE_MODES
+
+PROMPT_VALUES = ("none", "login", "consent", "select_account")
+
+
+def check_response_mode(data: dict) -> None:
+    mode = data.get("response_mode")
+    if mode is not None and mode not in RESPONSE_MODES:
+        raise InvalidRequestError(f"Unsupported 'response_mode'; use one of: {', '.join(RESPONSE_MODES)}.")
+
+
+def check_prompt(data: dict) -> None:
+    """OIDC Core 3.1.2.1: known values only; `none` with any other value is an error."""
+    prompts = data.get("prompt", "").split()
+    if any(p not in PROMPT_VALUES for p in prompts):
+        raise InvalidRequestError("Unsupported 'prompt' value.")
+    if "none" in prompts and len(prompts) > 1:
+        raise InvalidRequestError("'prompt=none' cannot be combined with other values.")
+
+
+def check_max_age(data: dict) -> None:
+    raw = data.get("max_age")
+    if raw is not None and (not str(raw).isdigit()):
+        raise InvalidRequestError("'max_age' must be a non-negative integer of seconds.")
+
+
+def check_claims_parameter(data: dict) -> None:
+    parse_claims_parameter(data.get("claims"))
+
+
+def id_token_hint_subject(data: dict) -> str | None:
+    """OIDC Core 3.1.2.1: the `sub` of an ID token this issuer signed (it may have expired)."""
+    hint = data.get("id_token_hint")
+    if not hint:
+        return None
+    keys = current_app.extensions["oidc"]["keys"]
+    try:
+        claims = jwt.decode(hint, keys.verification_keyset(), algorithms=["RS256", "ES256"]).claims
+    except (JoseError, ValueError):
+        raise InvalidRequestError("'id_token_hint' is not an ID token issued here.") from None
+    if claims.get("iss") != current_app.config["ISSUER"] or not claims.get("sub"):
+        raise InvalidRequestError("'id_token_hint' is not an ID token issued here.")
+    return claims["sub"]
+
+
+CHECKS = (check_response_mode, check_prompt, check_max_age, check_claims_parameter, id_token_hint_subject)
+
+
+class AuthorizationChecks:
+    """Grant extension running CHECKS once Authlib has a trusted redirect URI."""
+
+    def __call__(self, grant) -> None:
+        grant.register_hook("after_validate_authorization_request_payload", self.run)
+
+    def run(self, grant, redirect_uri) -> None:
+        data = grant.request.payload.data
+        for check in CHECKS:
+            check(data)

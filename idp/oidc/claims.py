@@ -1,0 +1,78 @@
+"""User claims: what scopes and the `claims` request parameter (OIDC Core 5.5) release."""
+from __future__ import annotations
+
+import json
+
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from sqlalchemy import select
+
+from idp.extensions import db
+from idp.models import Membership, User
+from idp.oidc.scopes import SCOPE_CLAIMS, claims_for_scopes, scope_list
+
+CLAIMS_TARGETS = ("userinfo", "id_token")
+
+
+def parse_claims_parameter(raw: str | None) -> dict | None:
+    """The `claims` parameter as a dict with only `userinfo`/`id_token` members (OIDC Core 5.5)."""
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise InvalidRequestError("The 'claims' parameter is not valid JSON.") from None
+    if not isinstance(value, dict) or any(not isinstance(value.get(t, {}), (dict, type(None))) for t in CLAIMS_TARGETS):
+        raise InvalidRequestError("The 'claims' parameter must be a JSON object of objects.")
+    return {target: dict(value.get(target) or {}) for target in CLAIMS_TARGETS if value.get(target) is not None}
+
+
+def _known_claim(name: str) -> bool:
+    return any(name in claims for claims in SCOPE_CLAIMS.values())
+
+
+def requested_claim_names(claims: dict | None, target: str) -> set[str]:
+    """Claim names requested for `target` through the claims parameter (essential or voluntary)."""
+    return {name for name in ((claims or {}).get(target) or {}) if _known_claim(name)}
+
+
+def _organizations(user: User) -> list[dict]:
+    rows = db.session.scalars(select(Membership).where(Membership.user_id == user.id)).all()
+    return [{"id": m.organization_id, "name": m.organization.name, "role": m.role} for m in rows]
+
+
+def _claim_value(user: User, name: str):
+    if name == "sub":
+        return user.subject
+    if name == "updated_at":
+        return int(user.updated_at.timestamp()) if user.updated_at else None
+    if name == "organizations":
+        return _organizations(user)
+    if name == "name":
+        return user.name or None
+    if name in ("phone_number_verified",):
+        return user.phone_number_verified if user.phone_number else None
+    return getattr(user, name, None)
+
+
+def user_claims(user: User, names: set[str]) -> dict:
+    """The values of `names` that `user` has; absent values are left out, never null."""
+    claims = {"sub": user.subject}
+    for name in sorted(names):
+        value = _claim_value(user, name)
+        if value is not None and value != "":
+            claims[name] = value
+    return claims
+
+
+def userinfo_claims(user: User, scope: str, claims_request: dict | None) -> dict:
+    """UserInfo response: scope claims plus claims.userinfo requests (OIDC Core 5.3.2, 5.5)."""
+    names = claims_for_scopes(scope_list(scope)) | requested_claim_names(claims_request, "userinfo")
+    return user_claims(user, names)
+
+
+def id_token_user_claims(user: User, claims_request: dict | None) -> dict:
+    """ID token user claims: `sub` plus what claims.id_token asks for (OIDC Core 5.4, 5.5).
+
+    Scope claims are served by UserInfo, as OIDC Core 5.4 says for flows that issue an access token.
+    """
+    return user_claims(user, requested_claim_names(claims_request, "id_token"))

@@ -1,0 +1,58 @@
+"""Provider metadata (OIDC Discovery 1.0 3, RFC 8414 2): every advertised value works."""
+from __future__ import annotations
+
+from flask import current_app
+
+from idp.oidc.client_auth import AUTH_METHODS, ASSERTION_SIGNING_ALGS, CONFIDENTIAL_AUTH_METHODS
+from idp.oidc.request_objects import REQUEST_OBJECT_ALGS
+from idp.oidc.responses import RESPONSE_MODES
+from idp.oidc.scopes import SUPPORTED_SCOPES, all_claims
+
+ENDPOINT_PATHS = {
+    "authorization_endpoint": "/oauth2/authorize",
+    "token_endpoint": "/oauth2/token",
+    "userinfo_endpoint": "/oauth2/userinfo",
+    "jwks_uri": "/oauth2/jwks",
+    "introspection_endpoint": "/oauth2/introspect",
+    "revocation_endpoint": "/oauth2/revoke",
+    "end_session_endpoint": "/oauth2/logout",
+    "registration_endpoint": "/oauth2/register",
+}
+
+
+def authorization_server_metadata() -> dict:
+    """RFC 8414 metadata; the OIDC document adds the OpenID members to it."""
+    issuer = current_app.config["ISSUER"]
+    keys = current_app.extensions["oidc"]["keys"]
+    return {
+        "issuer": issuer,
+        **{name: issuer + path for name, path in ENDPOINT_PATHS.items()},
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": list(RESPONSE_MODES),
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_SIGNING_ALGS,
+        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_SIGNING_ALGS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_SIGNING_ALGS,
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+        "id_token_signing_alg_values_supported": keys.active_algs(),
+    }
+
+
+def openid_configuration() -> dict:
+    """OIDC Discovery 1.0 3."""
+    return {
+        **authorization_server_metadata(),
+        "subject_types_supported": ["public"],
+        "claims_supported": all_claims(),
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": True,
+        "request_parameter_supported": True,
+        "request_uri_parameter_supported": False,
+        "request_object_signing_alg_values_supported": REQUEST_OBJECT_ALGS,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+    }

@@ -1,0 +1,95 @@
+"""The OIDC/OAuth URL table (blueprint "oidc"): thin views over the server and the flow modules."""
+from __future__ import annotations
+
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, current_app, jsonify, render_template, request
+
+from idp.oidc import authorization, discovery, logout, userinfo
+from idp.oidc.responses import error_page
+
+bp = Blueprint("oidc", __name__)
+
+
+def _server():
+    return current_app.extensions["oidc"]["server"]
+
+
+def _json(body: dict, max_age: int = 300):
+    response = jsonify(body)
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration():
+    return _json(discovery.openid_configuration())
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+def authorization_server_metadata():
+    return _json(discovery.authorization_server_metadata())
+
+
+@bp.get("/oauth2/jwks")
+def jwks():
+    # Short cache: a key published as `next` must reach relying parties before it signs.
+    return _json(current_app.extensions["oidc"]["keys"].public_jwks(), max_age=60)
+
+
+@bp.route("/oauth2/authorize", methods=["GET", "POST"])
+def authorize():
+    return authorization.begin_authorization()
+
+
+@bp.get("/oauth2/authorize/resume/<request_id>")
+def resume(request_id: str):
+    return authorization.resume_authorization(request_id)
+
+
+@bp.post("/oauth2/token")
+def token():
+    return _server().create_token_response()
+
+
+@bp.post("/oauth2/introspect")
+def introspect():
+    return _server().create_endpoint_response("introspection")
+
+
+@bp.post("/oauth2/revoke")
+def revoke():
+    return _server().create_endpoint_response("revocation")
+
+
+@bp.route("/oauth2/userinfo", methods=["GET", "POST"])
+def userinfo_endpoint():
+    return userinfo.userinfo_response()
+
+
+@bp.route("/oauth2/logout", methods=["GET", "POST"])
+def end_session():
+    try:
+        req = _server().validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        # RP-Initiated Logout 4: on an error the OP must not redirect.
+        return error_page(error.error, error.get_error_description() or "The logout request is not valid.")
+    form = logout.confirm_form()
+    confirmed = request.method == "POST" and form.validate_on_submit()
+    if not logout.tied_to_user(req) and not confirmed:
+        return render_template("oidc/logout_confirm.html", form=form, client=req.client)
+    return _server().create_endpoint_response("end_session", req) or render_template("oidc/logged_out.html")
+
+
+@bp.post("/oauth2/register")
+def register_client():
+    return _server().create_endpoint_response("client_registration")
+
+
+@bp.route("/oauth2/register/<client_id>", methods=["GET", "PUT", "DELETE"])
+def client_configuration(client_id: str):
+    return _server().create_endpoint_response("client_configuration")
+
+
+def registration_views() -> tuple:
+    return (register_client, client_configuration)

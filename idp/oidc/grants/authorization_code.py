@@ -1,0 +1,98 @@
+"""The authorization code grant: codes bound to everything they must be, single use, replay revokes."""
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidGrantError, grants
+from authlib.oidc.core import OpenIDCode
+from flask import current_app
+
+from idp.extensions import db
+from idp.models import AuthorizationCode, Session, User, utcnow
+from idp.oidc.client_auth import AUTH_METHODS
+from idp.oidc.claims import parse_claims_parameter
+from idp.oidc.responses import authorization_response
+from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token, refresh_allowed
+from idp.services import audit
+from idp.services import tokens as token_records
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def create_authorization_response(self, redirect_uri: str, grant_user: User):
+        """RFC 6749 4.1.2: the code (bound to client, redirect URI, PKCE, nonce, session), state, iss."""
+        if not grant_user:
+            raise AccessDeniedError(redirect_uri=redirect_uri)
+        self.request.user = grant_user
+        code = self.save_authorization_code(None, self.request)
+        params = [("code", code)]
+        if self.request.payload.state:
+            params.append(("state", self.request.payload.state))
+        return authorization_response(redirect_uri, params, self.request.payload.data.get("response_mode"))
+
+    def save_authorization_code(self, code, request) -> str:
+        data = request.payload.data
+        session: Session = request.browser_session
+        return token_records.create_code(
+            request.client, request.user, session_id=session.id, redirect_uri=data["redirect_uri"],
+            scope=request.scope or "", nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
+            claims=parse_claims_parameter(data.get("claims")), auth_time=session.auth_time,
+            acr=session.acr, amr=session.amr)
+
+    def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:
+        """RFC 6749 4.1.2 / RFC 9700 4.5: a second redemption fails and revokes the code's tokens."""
+        row = token_records.find_code(code, client)
+        if row is None:
+            return None
+        if row.used_at is not None or not token_records.consume_code(row):
+            revoke_after_replay(row.id, client.client_id)
+            raise InvalidGrantError("The authorization code was already used.")
+        if row.expires_at <= utcnow():
+            return None
+        session = db.session.get(Session, row.session_id) if row.session_id else None
+        if session is None or not session.is_live(utcnow()):
+            raise InvalidGrantError("The sign-in session of this code has ended.")
+        return row
+
+    def delete_authorization_code(self, authorization_code) -> None:
+        """Nothing to delete: the code was consumed atomically when it was looked up."""
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> User | None:
+        user = authorization_code.user
+        return user if user is not None and user.is_active else None
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
+        code: AuthorizationCode = self.request.authorization_code
+        context = GrantContext(grant_id=code.id, session_id=code.session_id, claims=code.claims,
+                               auth_time=code.auth_time, acr=code.acr, amr=code.amr)
+        self.request.grant_context = context
+        audit.record("oauth.token_issued", actor_user_id=user.id, target_type="client",
+                     target_id=self.client.client_id, details={"grant_type": self.GRANT_TYPE})
+        return issue_tokens(self.client, user, scope, context, refresh_allowed(self.client, scope))
+
+
+def revoke_after_replay(grant_id: str, client_id: str) -> None:
+    """Revoke every token of a replayed code in its own committed transaction.
+
+    The request's transaction rolls back on the 400 it answers with, yet the revocation must stand;
+    so the replay path discards the (empty) request work and commits the revocation itself.
+    """
+    db.session.rollback()
+    count = token_records.revoke_grant(grant_id)
+    audit.record("oauth.code_replay", target_type="client", target_id=client_id,
+                 details={"grant_id": grant_id, "tokens_revoked": count})
+    db.session.commit()
+    current_app.logger.warning("authorization code replay for client %s: %d token(s) revoked", client_id, count)
+
+
+class OpenIDCodeExtension(OpenIDCode):
+    """OIDC Core 3.1.3.3: an ID token in the token response when `openid` was granted."""
+
+    def encode_id_token(self, token, request):
+        code: AuthorizationCode = request.authorization_code
+        return mint_id_token(request.client, request.user, request.grant_context, code.nonce,
+                             token.get("access_token"))
+
+    def __call__(self, grant):
+        # Prompt and nonce rules are enforced by idp.oidc.authorization before a code exists.
+        grant.register_hook("after_create_token_response", self.process_token)

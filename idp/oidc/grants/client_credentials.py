@@ -1,0 +1,38 @@
+"""The client credentials grant (RFC 6749 4.4): confidential clients only, no refresh token."""
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import InvalidScopeError, UnauthorizedClientError, grants
+
+from idp.oidc.client_auth import CONFIDENTIAL_AUTH_METHODS
+from idp.oidc.tokens import GrantContext, issue_tokens
+from idp.services import audit
+
+# Scopes about an end user mean nothing without one.
+USER_ONLY_SCOPES = {"openid", "offline_access", "profile", "email", "phone", "address", "organizations"}
+
+
+def machine_scopes(client) -> list[str]:
+    return [s for s in client.scopes if s not in USER_ONLY_SCOPES]
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
+
+    def validate_token_request(self):
+        """RFC 6749 4.4.2 / 3.3: the scope must be within the client's non-user scopes."""
+        client = self.authenticate_token_endpoint_client()
+        if client.is_public or not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("The client may not use 'grant_type=client_credentials'.")
+        self.request.client = client
+        allowed = machine_scopes(client)
+        requested = (self.request.payload.scope or "").split()
+        if any(scope not in allowed for scope in requested):
+            raise InvalidScopeError()
+        self.request.scope = " ".join(requested or allowed)
+
+    def create_token_response(self):
+        client = self.request.client
+        token = issue_tokens(client, None, self.request.scope, GrantContext(), include_refresh_token=False)
+        audit.record("oauth.token_issued", target_type="client", target_id=client.client_id,
+                     details={"grant_type": self.GRANT_TYPE})
+        return 200, token, self.TOKEN_RESPONSE_HEADER

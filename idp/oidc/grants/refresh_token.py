@@ -1,0 +1,56 @@
+"""The refresh token grant: rotated on every use; reuse of a rotated token revokes the family."""
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import InvalidGrantError, grants
+from flask import current_app
+
+from idp.extensions import db
+from idp.models import RefreshToken, User
+from idp.oidc.client_auth import AUTH_METHODS
+from idp.oidc.tokens import GrantContext, issue_tokens
+from idp.services import audit
+from idp.services import tokens as token_records
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
+        """RFC 9700 4.14.2: a token already exchanged is reuse; the whole family is revoked."""
+        row = token_records.find_refresh_token(refresh_token)
+        if row is None or row.revoked_at is not None or row.is_expired():
+            return None
+        if row.rotated_at is not None:
+            revoke_family_after_reuse(row)
+            raise InvalidGrantError("The refresh token was already used.")
+        return row
+
+    def authenticate_user(self, refresh_token: RefreshToken) -> User | None:
+        user = refresh_token.user
+        return user if user is not None and user.is_active else None
+
+    def issue_token(self, user: User, refresh_token: RefreshToken) -> dict:
+        if not token_records.rotate_refresh_token(refresh_token):
+            revoke_family_after_reuse(refresh_token)
+            raise InvalidGrantError("The refresh token was already used.")
+        scope = self.request.payload.scope or refresh_token.scope
+        context = GrantContext(grant_id=refresh_token.grant_id, session_id=refresh_token.session_id,
+                               claims=refresh_token.claims, auth_time=refresh_token.auth_time,
+                               acr=refresh_token.acr, amr=refresh_token.amr)
+        return issue_tokens(self.client, user, scope, context, include_refresh_token=True)
+
+    def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
+        """Nothing left to do: issue_token rotated the old token atomically before minting."""
+
+
+def revoke_family_after_reuse(row: RefreshToken) -> None:
+    """Revoke the family in its own committed transaction (the 400 response rolls the request back)."""
+    grant_id, client_id, user_id = row.grant_id, row.oauth_client_id, row.user_id
+    db.session.rollback()
+    # Refresh tokens only descend from authorization codes, so grant_id names their family.
+    count = token_records.revoke_grant(grant_id) if grant_id else 0
+    audit.record("oauth.refresh_reuse", actor_user_id=user_id, target_type="client", target_id=client_id,
+                 details={"grant_id": grant_id, "tokens_revoked": count})
+    db.session.commit()
+    current_app.logger.warning("refresh token reuse (grant %s): family revoked", grant_id)

@@ -1,0 +1,138 @@
+"""Dynamic client registration (RFC 7591) behind an initial access token, and client configuration
+(RFC 7592: read, update, delete) behind the registration access token."""
+from __future__ import annotations
+
+from authlib.oauth2.rfc7591 import ClientMetadataClaims as OAuthClientMetadata
+from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint, InvalidClientMetadataError
+from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint
+from authlib.oidc.registration import ClientMetadataClaims as OIDCClientMetadata
+from authlib.oidc.rpinitiated import ClientMetadataClaims as LogoutClientMetadata
+from flask import current_app
+
+from idp.models import OAuthClient
+from idp.oidc.discovery import openid_configuration
+from idp.security.secrets import new_token
+from idp.services import client_registration as registry
+
+CLAIMS_CLASSES = [OAuthClientMetadata, OIDCClientMetadata, LogoutClientMetadata]
+NO_SECRET_METHODS = ("none", "private_key_jwt")
+
+
+def bearer(request) -> str | None:
+    scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def check_metadata(metadata: dict) -> None:
+    """Rules beyond the registries: redirect URIs for code clients, keys for private_key_jwt."""
+    grants = metadata.get("grant_types") or ["authorization_code"]
+    if "authorization_code" in grants and not metadata.get("redirect_uris"):
+        raise InvalidClientMetadataError("redirect_uris is required for the authorization_code grant.")
+    if any("#" in uri for uri in metadata.get("redirect_uris") or []):
+        raise InvalidClientMetadataError("redirect_uris must not contain a fragment.")
+    if metadata.get("token_endpoint_auth_method") == "private_key_jwt" and not (metadata.get("jwks") or metadata.get("jwks_uri")):
+        raise InvalidClientMetadataError("private_key_jwt needs jwks or jwks_uri.")
+    if metadata.get("token_endpoint_auth_method") == "none" and "client_credentials" in grants:
+        raise InvalidClientMetadataError("A public client cannot use client_credentials.")
+
+
+class OpenRegistration:
+    """The credential of a registration when OPEN_CLIENT_REGISTRATION is on (no token needed)."""
+
+
+class ClientRegistration(ClientRegistrationEndpoint):
+    def __init__(self, server=None):
+        super().__init__(server, claims_classes=CLAIMS_CLASSES)
+
+    def authenticate_token(self, request):
+        if current_app.config["OPEN_CLIENT_REGISTRATION"]:
+            return OpenRegistration()
+        return registry.find_initial_access_token(bearer(request))
+
+    def extract_client_metadata(self, request) -> dict:
+        metadata = super().extract_client_metadata(request)
+        check_metadata(metadata)
+        return metadata
+
+    def get_server_metadata(self) -> dict:
+        return openid_configuration()
+
+    def generate_client_id(self, request) -> str:
+        return "dyn-" + new_token(16)
+
+    def generate_client_secret(self, request) -> str | None:
+        method = (request.payload.data or {}).get("token_endpoint_auth_method", "client_secret_basic")
+        return None if method in NO_SECRET_METHODS else new_token(32)
+
+    def save_client(self, client_info: dict, client_metadata: dict, request) -> OAuthClient:
+        credential = request.credential
+        initial = None if isinstance(credential, OpenRegistration) else credential
+        client, request.registration_token = registry.register_client(
+            client_metadata, client_info["client_id"], client_info["client_secret"], initial)
+        return client
+
+    def generate_client_registration_info(self, client: OAuthClient, request) -> dict:
+        return {"registration_client_uri": f"{current_app.config['ISSUER']}/oauth2/register/{client.client_id}",
+                "registration_access_token": request.registration_token}
+
+    def create_registration_response(self, request):
+        status, body, headers = super().create_registration_response(request)
+        return status, {k: v for k, v in body.items() if v is not None}, headers
+
+
+class RegistrationAccess:
+    """The registration access token, valid for one client only."""
+
+    def __init__(self, client: OAuthClient, token: str):
+        self.client, self.token = client, token
+
+    def check_client(self, client: OAuthClient) -> bool:
+        return client.id == self.client.id
+
+
+class ClientConfiguration(ClientConfigurationEndpoint):
+    def __init__(self, server=None):
+        super().__init__(server, claims_classes=CLAIMS_CLASSES)
+
+    def authenticate_token(self, request) -> RegistrationAccess | None:
+        token = bearer(request)
+        client = registry.find_by_registration_token(token)
+        return RegistrationAccess(client, token) if client else None
+
+    def authenticate_client(self, request) -> OAuthClient | None:
+        from idp.oidc.server import query_client
+
+        return query_client(request.uri.split("?")[0].rstrip("/").rsplit("/", 1)[-1])
+
+    def revoke_access_token(self, request, token) -> None:
+        """The token names an existing client by construction; nothing to revoke here."""
+
+    def check_permission(self, client: OAuthClient, request) -> bool:
+        return client.registration_access_token_hash is not None
+
+    def extract_client_metadata(self, request) -> dict:
+        metadata = super().extract_client_metadata(request)
+        check_metadata(metadata)
+        return metadata
+
+    def introspect_client(self, client: OAuthClient) -> dict:
+        return {**client.client_info, **client.client_metadata, "client_secret_expires_at": 0}
+
+    def generate_client_registration_info(self, client: OAuthClient, request) -> dict:
+        return {"registration_client_uri": f"{current_app.config['ISSUER']}/oauth2/register/{client.client_id}",
+                "registration_access_token": request.credential.token}
+
+    def delete_client(self, client: OAuthClient, request) -> None:
+        registry.deregister_client(client)
+
+    def update_client(self, client: OAuthClient, client_metadata: dict, request) -> OAuthClient:
+        registry.apply_metadata(client, client_metadata)
+        return client
+
+    def get_server_metadata(self) -> dict:
+        return openid_configuration()
+
+
+def register_registration_endpoints(server) -> None:
+    server.register_endpoint(ClientRegistration)
+    server.register_endpoint(ClientConfiguration)

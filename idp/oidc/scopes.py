@@ -1,0 +1,45 @@
+"""The scopes this provider knows, what each releases, and how the consent page describes them."""
+from __future__ import annotations
+
+# OIDC Core 5.4 standard scopes, plus `organizations` (memberships: id, name, role).
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "openid": ("sub",),
+    "profile": ("name", "given_name", "family_name", "picture", "locale", "zoneinfo", "updated_at"),
+    "email": ("email", "email_verified"),
+    "phone": ("phone_number", "phone_number_verified"),
+    "address": ("address",),
+    "organizations": ("organizations",),
+    "offline_access": (),
+}
+
+SUPPORTED_SCOPES: tuple[str, ...] = tuple(SCOPE_CLAIMS)
+
+# Human-readable descriptions for the consent page.
+SCOPE_DESCRIPTIONS: dict[str, str] = {
+    "openid": "Sign you in and know who you are",
+    "profile": "Your name, picture and locale",
+    "email": "Your email address and whether it is verified",
+    "phone": "Your phone number",
+    "address": "Your postal address",
+    "organizations": "The organizations you belong to and your role in each",
+    "offline_access": "Stay connected when you are not using the app",
+}
+
+
+def scope_list(scope: str | None) -> list[str]:
+    """The scope string as an ordered list without duplicates."""
+    seen: list[str] = []
+    for item in (scope or "").split():
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+def claims_for_scopes(scopes: list[str]) -> set[str]:
+    """Every claim name the given scopes release."""
+    return {claim for scope in scopes for claim in SCOPE_CLAIMS.get(scope, ())}
+
+
+def all_claims() -> list[str]:
+    return sorted({claim for claims in SCOPE_CLAIMS.values() for claim in claims}
+                  | {"iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid"})

@@ -1,0 +1,56 @@
+"""The Authlib authorization server for one app, kept in app.extensions["oidc"]["server"]."""
+from __future__ import annotations
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Request
+from flask import Flask, request
+from sqlalchemy import select
+
+from idp.extensions import db
+from idp.models import OAuthClient
+from idp.oidc.authorization_checks import AuthorizationChecks
+from idp.oidc.client_auth import register_client_auth
+from idp.oidc.grants.authorization_code import AuthorizationCodeGrant, OpenIDCodeExtension
+from idp.oidc.grants.client_credentials import ClientCredentialsGrant
+from idp.oidc.grants.pkce import S256CodeChallenge
+from idp.oidc.grants.refresh_token import RefreshTokenGrant
+from idp.oidc.requests import IssuerOAuth2Request
+from idp.oidc.scopes import SUPPORTED_SCOPES
+
+
+def query_client(client_id: str | None) -> OAuthClient | None:
+    """The active client with this client_id, or None."""
+    if not client_id or not isinstance(client_id, str):
+        return None
+    client = db.session.scalars(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+    return client if client is not None and client.is_active else None
+
+
+class AuthorizationServer(FlaskAuthorizationServer):
+    """Authlib's server with our request shape; tokens are persisted where they are minted."""
+
+    def create_oauth2_request(self, req) -> OAuth2Request:
+        if isinstance(req, OAuth2Request):
+            return req
+        return IssuerOAuth2Request(request)
+
+    def save_token(self, token, req) -> None:
+        """Nothing to do: idp.oidc.tokens.issue_tokens writes each token's row as it mints it."""
+
+
+def build_server(app: Flask) -> AuthorizationServer:
+    server = AuthorizationServer(app, query_client=query_client)
+    server.scopes_supported = list(SUPPORTED_SCOPES)
+    register_client_auth(server)
+    server.register_grant(AuthorizationCodeGrant,
+                          [S256CodeChallenge(required=True), OpenIDCodeExtension(), AuthorizationChecks()])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    from idp.oidc.logout import EndSession
+    from idp.oidc.registration import register_registration_endpoints
+    from idp.oidc.token_endpoints import register_token_endpoints
+
+    register_token_endpoints(server)
+    register_registration_endpoints(server)
+    server.register_endpoint(EndSession)
+    return server

@@ -1,0 +1,98 @@
+"""Minting: RFC 9068 JWT access tokens, OIDC ID tokens, and the token response that carries them."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from authlib.oidc.core.util import create_half_hash
+from flask import current_app
+from joserfc import jwt
+
+from idp.models import OAuthClient, User, utcnow
+from idp.oidc.claims import id_token_user_claims
+from idp.oidc.keys import KeyStore
+from idp.oidc.scopes import scope_list
+from idp.services import tokens as token_records
+
+
+@dataclass
+class GrantContext:
+    """What a token request carries forward from the original authorization."""
+
+    grant_id: str | None = None
+    session_id: str | None = None
+    claims: dict | None = None
+    auth_time: datetime | None = None
+    acr: str | None = None
+    amr: list | None = field(default=None)
+
+
+def key_store() -> KeyStore:
+    return current_app.extensions["oidc"]["keys"]
+
+
+def issuer() -> str:
+    return current_app.config["ISSUER"]
+
+
+def sign(claims: dict, alg: str = "RS256", typ: str = "JWT") -> str:
+    """Sign `claims` with the active key for `alg` (kid in the header)."""
+    signing = key_store().signing_key(alg)
+    if signing is None:
+        raise RuntimeError(f"no active {alg} signing key in KEYS_DIR; run `flask keys generate --alg {alg}`")
+    header = {"alg": signing.alg, "kid": signing.kid, "typ": typ}
+    return jwt.encode(header, claims, signing.key, algorithms=[signing.alg])
+
+
+def mint_access_token(client: OAuthClient, user: User | None, scope: str, context: GrantContext) -> tuple[str, int]:
+    """An RFC 9068 access token (typ at+jwt), recorded by jti; returns it and its lifetime."""
+    lifetime = current_app.config["ACCESS_TOKEN_LIFETIME"]
+    now = utcnow()
+    jti = secrets.token_urlsafe(16)
+    claims = {"iss": issuer(), "sub": user.subject if user else client.client_id, "aud": issuer(),
+              "client_id": client.client_id, "scope": scope, "iat": int(now.timestamp()),
+              "exp": int(now.timestamp()) + lifetime, "jti": jti}
+    if context.auth_time:
+        claims["auth_time"] = int(context.auth_time.timestamp())
+    if context.session_id:
+        claims["sid"] = context.session_id
+    token_records.record_access_token(client, user, jti, scope, now + timedelta(seconds=lifetime),
+                                      session_id=context.session_id, grant_id=context.grant_id,
+                                      claims=context.claims)
+    return sign(claims, "RS256", typ="at+jwt"), lifetime
+
+
+def mint_id_token(client: OAuthClient, user: User, context: GrantContext, nonce: str | None,
+                  access_token: str | None) -> str:
+    """An ID token (OIDC Core 2, 3.1.3.6) in the client's id_token_signed_response_alg."""
+    alg = client.id_token_signed_response_alg or "RS256"
+    now = int(utcnow().timestamp())
+    claims = id_token_user_claims(user, context.claims)
+    claims.update({"iss": issuer(), "aud": client.client_id, "azp": client.client_id, "iat": now,
+                   "exp": now + current_app.config["ID_TOKEN_LIFETIME"]})
+    optional = {"auth_time": int(context.auth_time.timestamp()) if context.auth_time else None,
+                "nonce": nonce, "acr": context.acr, "amr": context.amr, "sid": context.session_id}
+    claims.update({k: v for k, v in optional.items() if v})
+    if access_token:
+        claims["at_hash"] = create_half_hash(access_token, alg).decode("ascii")
+    return sign(claims, alg)
+
+
+def refresh_allowed(client: OAuthClient, scope: str) -> bool:
+    """Refresh tokens only for clients allowed the grant, with offline_access or by client policy."""
+    if not client.check_grant_type("refresh_token"):
+        return False
+    return "offline_access" in scope_list(scope) or client.refresh_without_offline_access
+
+
+def issue_tokens(client: OAuthClient, user: User | None, scope: str, context: GrantContext,
+                 include_refresh_token: bool) -> dict:
+    """The RFC 6749 5.1 token response body (without id_token), with rows written for each token."""
+    access_token, lifetime = mint_access_token(client, user, scope, context)
+    body = {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
+    if include_refresh_token and user is not None:
+        body["refresh_token"] = token_records.create_refresh_token(
+            client, user, scope, session_id=context.session_id, grant_id=context.grant_id, claims=context.claims,
+            auth_time=context.auth_time, acr=context.acr, amr=context.amr)
+    return body

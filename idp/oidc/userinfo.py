@@ -1,0 +1,81 @@
+"""UserInfo (OIDC Core 5.3): GET or POST, bearer token in the header or the form body (RFC 6750 2.1,
+2.2); the access token must verify, be unexpired and not revoked (its jti row is checked)."""
+from __future__ import annotations
+
+from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.integrations.flask_oauth2.requests import FlaskJsonRequest
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError, MissingAuthorizationError
+from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
+from flask import Response, current_app, jsonify, request
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from idp.models import AccessToken
+from idp.oidc.claims import userinfo_claims
+from idp.services import tokens as token_records
+
+REALM = "userinfo"
+
+
+class JWTAccessTokenValidator(BearerTokenValidator):
+    """RFC 9068 4: signature by a published key, typ at+jwt, iss, exp; then the jti row."""
+
+    def authenticate_token(self, token_string: str) -> AccessToken | None:
+        keys = current_app.extensions["oidc"]["keys"]
+        try:
+            decoded = jwt.decode(token_string, keys.verification_keyset(), algorithms=["RS256", "ES256"])
+            jwt.JWTClaimsRegistry(iss={"essential": True, "value": current_app.config["ISSUER"]},
+                                  exp={"essential": True}, jti={"essential": True}).validate(decoded.claims)
+        except (JoseError, ValueError):
+            return None
+        if decoded.header.get("typ", "").lower() not in ("at+jwt", "application/at+jwt"):
+            return None
+        return token_records.find_access_token(decoded.claims["jti"])
+
+    def validate_token(self, token, scopes, request):
+        super().validate_token(token, scopes, request)
+        if token.user is None or not token.user.is_active:
+            raise InvalidTokenError(realm=self.realm, description="The access token has no active end user.")
+
+
+class UserInfoProtector(ResourceProtector):
+    def parse_request_authorization(self, req):
+        """The Authorization header, or (RFC 6750 2.2) a form-encoded POST body `access_token`."""
+        in_body = request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded" \
+            and "access_token" in request.form
+        if in_body and req.headers.get("Authorization"):
+            raise InvalidRequestError("Send the access token in one place only.")
+        if in_body:
+            return self.get_token_validator("bearer"), request.form["access_token"]
+        return super().parse_request_authorization(req)
+
+
+def build_protector() -> UserInfoProtector:
+    protector = UserInfoProtector()
+    protector.register_token_validator(JWTAccessTokenValidator(realm=REALM))
+    return protector
+
+
+def userinfo_response() -> Response:
+    protector: UserInfoProtector = current_app.extensions["oidc"]["userinfo"]
+    try:
+        token = protector.validate_request(["openid"], FlaskJsonRequest(request))
+    except OAuth2Error as error:
+        return bearer_error(error)
+    response = jsonify(userinfo_claims(token.user, token.scope, token.claims))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def bearer_error(error: OAuth2Error) -> Response:
+    status, body, headers = error()
+    if isinstance(error, MissingAuthorizationError):
+        body = {}  # RFC 6750 3.1: no error code when the request carried no credentials
+        headers = [(k, v) for k, v in headers if k != "WWW-Authenticate"] + [
+            ("WWW-Authenticate", f'Bearer realm="{REALM}"')]
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in headers:
+        response.headers[name] = value
+    return response

@@ -1,0 +1,91 @@
+"""Pending authorization requests: stored while the user signs in and consents, resumed by id.
+
+The login and consent pages know only the opaque id; `get_pending` gives them what they may show.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+
+from idp.errors import NotFound
+from idp.extensions import db
+from idp.models import AuthorizationRequest, OAuthClient, utcnow
+from idp.security.secrets import new_token
+
+
+@dataclass
+class PendingAuthorization:
+    """What the hosted pages may know about a pending request."""
+
+    id: str
+    client: OAuthClient
+    scopes: list[str]
+    claims: dict | None
+    login_hint: str | None
+    prompt: set[str]
+    ui_locales: str | None
+    created_at: datetime
+    expires_at: datetime
+    denied: bool
+    params: dict
+
+
+def _view(row: AuthorizationRequest) -> PendingAuthorization:
+    params = row.params
+    claims = params.get("claims")
+    if isinstance(claims, str):
+        try:
+            claims = json.loads(claims)
+        except ValueError:
+            claims = None
+    return PendingAuthorization(
+        id=row.id, client=row.client, scopes=params.get("scope", "").split(), claims=claims,
+        login_hint=params.get("login_hint"), prompt=set(params.get("prompt", "").split()),
+        ui_locales=params.get("ui_locales"), created_at=row.created_at, expires_at=row.expires_at,
+        denied=row.denied_at is not None, params=dict(params))
+
+
+def create_pending(client: OAuthClient, params: dict) -> PendingAuthorization:
+    """Store validated request parameters under a fresh opaque id."""
+    now = utcnow()
+    lifetime = current_app.config["AUTHORIZATION_REQUEST_LIFETIME"]
+    row = AuthorizationRequest(id=new_token(24), oauth_client_id=client.id, client=client, params=dict(params),
+                               created_at=now, expires_at=now + timedelta(seconds=lifetime))
+    db.session.add(row)
+    db.session.flush()
+    return _view(row)
+
+
+def _live_row(request_id: str) -> AuthorizationRequest:
+    row = db.session.get(AuthorizationRequest, request_id) if request_id else None
+    if row is None or row.completed_at is not None or row.expires_at <= utcnow() or not row.client.is_active:
+        raise NotFound("This sign-in request has expired or is unknown. Return to the application and try again.")
+    return row
+
+
+def get_pending(request_id: str) -> PendingAuthorization:
+    """The pending request `request_id`; NotFound when unknown, expired or already answered."""
+    return _view(_live_row(request_id))
+
+
+def deny(request_id: str) -> None:
+    """The user refused consent: resuming answers access_denied to the relying party."""
+    row = _live_row(request_id)
+    row.denied_at = utcnow()
+    db.session.flush()
+
+
+def complete(request_id: str) -> None:
+    """Close the request once answered, so it cannot be resumed twice."""
+    row = _live_row(request_id)
+    row.completed_at = utcnow()
+    db.session.flush()
+
+
+def purge_expired(now: datetime | None = None) -> int:
+    """Delete pending requests past their expiry (the job runner calls this)."""
+    table = AuthorizationRequest.__table__
+    return db.session.execute(table.delete().where(table.c.expires_at < (now or utcnow()))).rowcount

@@ -1,0 +1,46 @@
+"""Self-service registration with email verification by a single-use link (24 h life).
+
+The page answers the same whether or not the address is already registered: a new address gets
+an account and a verification link; a taken one gets a "you already have an account" mail, after the
+same password-hashing work, so neither the answer nor its timing tells the two apart.
+Unverified users may sign in; relying parties see email_verified=false until the link is used.
+"""
+from __future__ import annotations
+
+from idp.errors import ValidationError
+from idp.models import TokenPurpose, User
+from idp.security.passwords import hash_password, password_problems
+from idp.services import accounts, audit
+from idp.services.account_mail import send_already_registered_mail, send_verification_mail
+from idp.services.account_tokens import consume_token, issue_token
+
+
+def start_registration(name: str, email: str, password: str) -> None:
+    """Register a new account and mail its verification link, or mail the existing owner."""
+    email = accounts.normalise_email(email)
+    existing = accounts.find_user_by_email(email)
+    if existing is None:
+        user = accounts.register(email, password, name)
+        send_verification(user)
+        return
+    problems = password_problems(password, email=email, name=name.strip())
+    if problems:
+        raise ValidationError("The password does not meet the policy.", details={"password": problems})
+    hash_password(password)  # the work a new account costs, so timing does not reveal the address
+    audit.record("register.existing_email", actor_user_id=existing.id, target_type="user", target_id=existing.id)
+    send_already_registered_mail(existing)
+
+
+def send_verification(user: User) -> bool:
+    """Issue a fresh verification link for `user` (earlier ones stop working) and mail it."""
+    token = issue_token(user, TokenPurpose.VERIFY_EMAIL)
+    audit.record("email.verification_sent", actor_user_id=user.id, target_type="user", target_id=user.id)
+    return send_verification_mail(user, token)
+
+
+def verify_email(token: str | None) -> User:
+    """Use up a verification link and mark the address verified; BadRequest when it cannot be used."""
+    user = consume_token(token, TokenPurpose.VERIFY_EMAIL)
+    user.email_verified = True
+    audit.record("email.verify", actor_user_id=user.id, target_type="user", target_id=user.id)
+    return user

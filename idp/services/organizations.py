@@ -1,0 +1,244 @@
+"""Organizations and memberships: who may see and change what, and the last-owner rule.
+
+Rules: members read the organization and its member list; owners and admins manage members and
+settings; only owners grant or remove ownership and delete the organization; an organization
+always keeps at least one owner. Platform admins act as owners everywhere. Someone outside an
+organization is told it does not exist. Every change is audited with its organization_id.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+
+from idp.errors import Conflict, Forbidden, NotFound, ValidationError
+from idp.extensions import db
+from idp.models import Membership, OAuthClient, Organization, Role, User
+from idp.services import audit
+
+SLUG_MAX_LENGTH = 100
+ROLE_ORDER = {Role.OWNER.value: 0, Role.ADMIN.value: 1, Role.MEMBER.value: 2}
+
+
+@dataclass
+class OrganizationAccess:
+    """An actor's standing in one organization."""
+
+    actor: User
+    organization: Organization
+    membership: Membership | None
+
+    @property
+    def role(self) -> Role | None:
+        return Role(self.membership.role) if self.membership else None
+
+    @property
+    def can_manage(self) -> bool:
+        return self.actor.is_admin or (self.role is not None and self.role.manages)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.actor.is_admin or self.role is Role.OWNER
+
+
+def slugify(name: str) -> str:
+    """A URL-safe slug from `name`: ASCII letters and digits joined by single hyphens."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[: SLUG_MAX_LENGTH - 10].rstrip("-") or "org"
+
+
+def _slug_taken(slug: str, exclude_id: str | None = None) -> bool:
+    query = select(Organization.id).where(Organization.slug == slug)
+    if exclude_id:
+        query = query.where(Organization.id != exclude_id)
+    return db.session.scalars(query).first() is not None
+
+
+def unique_slug(name: str) -> str:
+    """slugify(name), with the lowest free numeric suffix when it is already taken."""
+    base = slugify(name)
+    query = select(Organization.slug).where((Organization.slug == base) | Organization.slug.like(f"{base}-%"))
+    taken = set(db.session.scalars(query))
+    if base not in taken:
+        return base
+    return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}" not in taken)
+
+
+def _refuse_taken_slug(slug: str, exclude_id: str | None = None) -> None:
+    if _slug_taken(slug, exclude_id):
+        raise Conflict("This slug is already in use.", details={"slug": ["This slug is already in use."]})
+
+
+def create_organization(actor: User, name: str, slug: str | None = None,
+                        description: str | None = None) -> Organization:
+    """Create an organization whose first owner is `actor`; the slug is derived from the name unless given."""
+    if slug:
+        _refuse_taken_slug(slug)
+    organization = Organization(name=name, slug=slug or unique_slug(name), description=description)
+    db.session.add(organization)
+    db.session.flush()
+    db.session.add(Membership(organization_id=organization.id, user_id=actor.id, role=Role.OWNER.value))
+    db.session.flush()
+    audit.record("organization.create", actor_user_id=actor.id, target_type="organization",
+                 target_id=organization.id, organization_id=organization.id, details={"slug": organization.slug})
+    return organization
+
+
+def get_access(actor: User, organization_id: str) -> OrganizationAccess:
+    """The actor's standing in the organization; NotFound when it is missing or the actor is outside it."""
+    organization = db.session.get(Organization, organization_id)
+    membership = _membership(organization_id, actor.id) if organization else None
+    if organization is None or (membership is None and not actor.is_admin):
+        raise NotFound("Organization not found.")
+    return OrganizationAccess(actor, organization, membership)
+
+
+def _membership(organization_id: str, user_id: str) -> Membership | None:
+    query = select(Membership).where(Membership.organization_id == organization_id, Membership.user_id == user_id)
+    return db.session.scalars(query).first()
+
+
+def _deny(access: OrganizationAccess, action: str, message: str) -> None:
+    audit.record_failure(action, actor_user_id=access.actor.id, target_type="organization",
+                         target_id=access.organization.id, organization_id=access.organization.id,
+                         details={"reason": message})
+    raise Forbidden(message)
+
+
+def _require_manager(access: OrganizationAccess, action: str) -> None:
+    if not access.can_manage:
+        _deny(access, action, "Only owners and admins can do this.")
+
+
+def _require_owner(access: OrganizationAccess, action: str, message: str = "Only owners can do this.") -> None:
+    if not access.is_owner:
+        _deny(access, action, message)
+
+
+def update_organization(access: OrganizationAccess, changes: dict) -> Organization:
+    """Change name, slug or description (owners and admins)."""
+    _require_manager(access, "organization.update")
+    organization = access.organization
+    if changes.get("slug") and changes["slug"] != organization.slug:
+        _refuse_taken_slug(changes["slug"], exclude_id=organization.id)
+    changed = sorted(key for key, value in changes.items() if getattr(organization, key) != value)
+    for key in changed:
+        setattr(organization, key, changes[key])
+    db.session.flush()
+    if changed:
+        audit.record("organization.update", actor_user_id=access.actor.id, target_type="organization",
+                     target_id=organization.id, organization_id=organization.id, details={"fields": changed})
+    return organization
+
+
+def delete_organization(access: OrganizationAccess) -> None:
+    """Delete the organization and its memberships (owners only); its clients are detached, not deleted."""
+    _require_owner(access, "organization.delete", "Only owners can delete the organization.")
+    organization = access.organization
+    # Explicit, so SQLite without enforced foreign keys ends in the same state as PostgreSQL.
+    db.session.execute(update(OAuthClient).where(OAuthClient.organization_id == organization.id)
+                       .values(organization_id=None), execution_options={"synchronize_session": False})
+    audit.record("organization.delete", actor_user_id=access.actor.id, target_type="organization",
+                 target_id=organization.id, organization_id=organization.id,
+                 details={"slug": organization.slug, "name": organization.name})
+    for membership in list(organization.memberships):
+        db.session.delete(membership)
+    db.session.delete(organization)
+    db.session.flush()
+
+
+def list_members(access: OrganizationAccess) -> list[Membership]:
+    """Every membership, owners first, then admins, then members, oldest first within a role."""
+    query = select(Membership).where(Membership.organization_id == access.organization.id)
+    memberships = list(db.session.scalars(query))
+    return sorted(memberships, key=lambda m: (ROLE_ORDER.get(m.role, 9), m.created_at))
+
+
+def _find_user(email: str | None, user_id: str | None) -> User:
+    if email:
+        user = db.session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())).first()
+    else:
+        user = db.session.get(User, user_id) if user_id else None
+    if user is None or not user.is_active:
+        field = "email" if email else "user_id"
+        raise ValidationError("No active account matches.", details={field: ["No active account matches."]})
+    return user
+
+
+def add_member(access: OrganizationAccess, role: Role, *, email: str | None = None,
+               user_id: str | None = None) -> Membership:
+    """Add an existing user by email or id (owners and admins; only owners may add owners)."""
+    _require_manager(access, "membership.add")
+    if role is Role.OWNER:
+        _require_owner(access, "membership.add", "Only owners can grant ownership.")
+    user = _find_user(email, user_id)
+    organization = access.organization
+    if _membership(organization.id, user.id) is not None:
+        raise Conflict("This user is already a member.", details={"user_id": ["Already a member."]})
+    membership = Membership(organization_id=organization.id, user_id=user.id, role=role.value)
+    db.session.add(membership)
+    db.session.flush()
+    audit.record("membership.add", actor_user_id=access.actor.id, target_type="user", target_id=user.id,
+                 organization_id=organization.id, details={"role": role.value})
+    return membership
+
+
+def _target(access: OrganizationAccess, user_id: str) -> Membership:
+    membership = _membership(access.organization.id, user_id)
+    if membership is None:
+        raise NotFound("Member not found.")
+    return membership
+
+
+def _refuse_last_owner(access: OrganizationAccess, target: Membership, message: str) -> None:
+    """409 when `target` is the only owner. Owner rows are locked so two owners cannot both step down."""
+    if target.role != Role.OWNER.value:
+        return
+    query = (select(Membership.id)
+             .where(Membership.organization_id == access.organization.id, Membership.role == Role.OWNER.value)
+             .with_for_update())
+    if len(list(db.session.scalars(query))) <= 1:
+        raise Conflict(message, details={"user_id": [message]})
+
+
+def remove_member(access: OrganizationAccess, user_id: str) -> None:
+    """Remove a member: managers remove others (only owners remove owners); anyone may leave."""
+    target = _target(access, user_id)
+    leaving = target.user_id == access.actor.id
+    if not leaving:
+        _require_manager(access, "membership.remove")
+        if target.role == Role.OWNER.value:
+            _require_owner(access, "membership.remove", "Only owners can remove an owner.")
+    _refuse_last_owner(access, target, "The last owner cannot be removed; make someone else owner first.")
+    audit.record("membership.remove", actor_user_id=access.actor.id, target_type="user", target_id=target.user_id,
+                 organization_id=access.organization.id, details={"role": target.role, "left": leaving})
+    db.session.delete(target)
+    db.session.flush()
+
+
+def change_role(access: OrganizationAccess, user_id: str, role: Role) -> Membership:
+    """Change a member's role: managers may; only owners grant ownership or change an owner's role."""
+    _require_manager(access, "membership.role_change")
+    target = _target(access, user_id)
+    if Role.OWNER in (role, Role(target.role)):
+        _require_owner(access, "membership.role_change", "Only owners can grant or remove ownership.")
+    if target.role == role.value:
+        return target
+    if role is not Role.OWNER:
+        _refuse_last_owner(access, target, "The last owner cannot be demoted; make someone else owner first.")
+    previous, target.role = target.role, role.value
+    db.session.flush()
+    audit.record("membership.role_change", actor_user_id=access.actor.id, target_type="user",
+                 target_id=target.user_id, organization_id=access.organization.id,
+                 details={"from": previous, "to": role.value})
+    return target
+
+
+def list_user_organizations(user: User) -> list[tuple[Organization, Role]]:
+    """The organizations `user` belongs to, with their role in each, by name."""
+    query = (select(Organization, Membership.role).join(Membership, Membership.organization_id == Organization.id)
+             .where(Membership.user_id == user.id).order_by(Organization.name))
+    return [(organization, Role(role)) for organization, role in db.session.execute(query)]

@@ -1,0 +1,49 @@
+"""Forgotten passwords: a single-use, hashed, 30-minute link by email; a reset ends every session.
+
+Asking for a reset answers the same whether or not the address has an account.
+"""
+from __future__ import annotations
+
+from flask import current_app
+
+from idp.errors import ValidationError
+from idp.models import TokenPurpose, User, utcnow
+from idp.security.passwords import hash_password, password_problems
+from idp.services import accounts, audit, sessions
+from idp.services.account_mail import send_reset_mail
+from idp.services.account_tokens import consume_token, issue_token, peek_token
+
+
+def request_reset(email: str) -> None:
+    """Mail a reset link when an active account has this address; otherwise do nothing visible."""
+    user = accounts.find_user_by_email(email or "")
+    if user is None or not user.is_active:
+        current_app.logger.info("password reset asked for an address without an active account")
+        return
+    token = issue_token(user, TokenPurpose.RESET_PASSWORD)
+    audit.record("password.reset_requested", actor_user_id=user.id, target_type="user", target_id=user.id)
+    send_reset_mail(user, token)
+
+
+def check_reset_link(token: str | None) -> User:
+    """The user a still-usable reset link belongs to (the link is not used up); BadRequest if none."""
+    return peek_token(token, TokenPurpose.RESET_PASSWORD).user
+
+
+def reset_password(token: str | None, new_password: str) -> User:
+    """Set a new password through a reset link, end every session of the user and audit it.
+
+    The link proves the user reads mail at their address, so the address counts as verified.
+    """
+    user = check_reset_link(token)
+    problems = password_problems(new_password, email=user.email, name=user.name)
+    if problems:
+        raise ValidationError("The password does not meet the policy.", details={"password": problems})
+    consume_token(token, TokenPurpose.RESET_PASSWORD)
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = utcnow()
+    user.email_verified = True
+    ended = sessions.revoke_all(user)
+    audit.record("password.reset", actor_user_id=user.id, target_type="user", target_id=user.id,
+                 details={"sessions_ended": ended})
+    return user

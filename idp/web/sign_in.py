@@ -1,0 +1,78 @@
+"""Sign in (/login) and sign out (/logout)."""
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+
+from idp.errors import InvalidCredentials
+from idp.extensions import limiter
+from idp.services import audit, browser_sessions
+from idp.services.password_sign_in import SignInLocked, sign_in_with_password
+from idp.web.blueprint import bp
+from idp.web.forms import ActionForm, LoginForm
+from idp.web.guards import find_pending
+from idp.web.redirects import safe_next
+
+GENERIC_FAILURE = "The email address or password is incorrect."
+
+
+def upstream_buttons(request_id: str | None) -> list[dict]:
+    """The "continue with ..." buttons: app.extensions["upstreams"] items with a label and a url."""
+    buttons = []
+    for upstream in current_app.extensions.get("upstreams", []):
+        get = upstream.get if isinstance(upstream, dict) else lambda key, u=upstream: getattr(u, key, None)
+        label, url = get("label") or get("name"), get("url")
+        if label and url and safe_next(url):
+            sep = "&" if "?" in url else "?"
+            buttons.append({"label": label, "url": f"{url}{sep}request={request_id}" if request_id else url})
+    return buttons
+
+
+def after_sign_in_url(pending, next_path: str | None) -> str:
+    """Back to the authorization request, else a same-origin path, else the account page."""
+    if pending is not None:
+        return url_for("oidc.resume", request_id=pending.id)
+    return safe_next(next_path) or url_for("web.account")
+
+
+def _render_login(form: LoginForm, pending, error: str | None = None, status: int = 200, headers=None):
+    page = render_template("web/login.html", form=form, client=pending.client if pending else None,
+                           error=error, upstreams=upstream_buttons(pending.id if pending else None))
+    return page, status, headers or {}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_IP"], methods=["POST"])
+def login():
+    form = LoginForm()
+    pending = find_pending(form.request.data or request.args.get("request"))
+    next_path = safe_next(form.next.data or request.args.get("next"))
+    if request.method == "GET":
+        if browser_sessions.current_browser_session() is not None and pending is None:
+            return redirect(after_sign_in_url(None, next_path))
+        form.request.data = pending.id if pending else ""
+        form.next.data = next_path or ""
+        form.email.data = form.email.data or (pending.login_hint if pending else None)
+        return _render_login(form, pending)
+    if not form.validate():
+        return _render_login(form, pending, status=422)
+    try:
+        sign_in_with_password(form.email.data, form.password.data)
+    except SignInLocked as exc:
+        return _render_login(form, pending, exc.message, 429, exc.headers)
+    except InvalidCredentials:
+        return _render_login(form, pending, GENERIC_FAILURE, 401)
+    return redirect(after_sign_in_url(pending, next_path))
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    form = ActionForm()
+    if request.method == "GET":
+        return render_template("web/logout.html", form=form,
+                               signed_in=browser_sessions.current_browser_session() is not None)
+    ended = browser_sessions.sign_out()
+    if ended is not None:
+        audit.record("logout", actor_user_id=ended.user_id, target_type="session", target_id=ended.id,
+                     details={"channel": "web"})
+    flash("You have been signed out.", "success")
+    return redirect(url_for("web.login"))

@@ -1,0 +1,124 @@
+"""GET /api/openapi.json and GET /api/docs: every API route documented, with its errors."""
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+BODY_ERRORS = {"400", "413", "415", "422"}
+
+
+def spec_of(client) -> dict:
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    return response.get_json()
+
+
+def openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def api_v1_operations(app) -> list[tuple[str, str, str]]:
+    """(flask rule, openapi path, method) for every /api/v1 route in the URL map."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/"):
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                found.append((rule.rule, openapi_path(rule.rule), method))
+    return found
+
+
+def resolve(spec: dict, node: dict) -> dict:
+    while "$ref" in node:
+        target = spec
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def test_spec_is_openapi_3_with_info_paths_and_components(client):
+    """The document has openapi 3.x, info title/version, paths, schemas and the bearer scheme (OAS 3.0.3 4.7)."""
+    spec = spec_of(client)
+    assert spec["openapi"].startswith("3.")
+    assert spec["info"]["title"] and spec["info"]["version"]
+    assert spec["paths"] and spec["components"]["schemas"]
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert {"ErrorEnvelope", "ErrorDetail"} <= set(spec["components"]["schemas"])
+
+
+def test_every_api_v1_route_is_in_the_spec_with_its_error_responses(app, client):
+    """Each /api/v1 route and method is documented with a 2xx, a default error, and the errors it can give."""
+    spec = spec_of(client)
+    operations = api_v1_operations(app)
+    assert len(operations) >= 10
+    for _, path, method in operations:
+        operation = spec["paths"].get(path, {}).get(method.lower())
+        assert operation is not None, f"{method} {path} is missing from the spec"
+        responses = operation["responses"]
+        assert any(code.startswith("2") for code in responses), f"{method} {path}: no success response"
+        assert "default" in responses and any(code.startswith("4") for code in responses), f"{method} {path}"
+        if method in BODY_METHODS and "requestBody" in operation:
+            assert BODY_ERRORS <= set(responses), f"{method} {path}: body errors undocumented"
+        if operation.get("security"):
+            assert "401" in responses, f"{method} {path}: 401 undocumented"
+        assert operation.get("summary"), f"{method} {path}: no summary (docstring)"
+
+
+def test_error_responses_describe_the_error_envelope(client):
+    """Every documented 4xx/5xx/default response has a description and the ErrorEnvelope body."""
+    spec = spec_of(client)
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            for code, response in operation["responses"].items():
+                if code == "default" or code[0] in "45":
+                    resolved = resolve(spec, response)
+                    schema = resolved["content"]["application/json"]["schema"]
+                    assert resolved["description"] and schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, \
+                        f"{method} {path} {code}"
+
+
+def test_routes_that_need_a_token_say_so(app, client):
+    """A route that answers 401 without a token declares bearer security and 401, and vice versa."""
+    spec = spec_of(client)
+    for rule, path, method in api_v1_operations(app):
+        url = re.sub(r"<[^>]+>", "some-id", rule)
+        response = client.open(url, method=method, json={} if method in BODY_METHODS else None)
+        operation = spec["paths"][path][method.lower()]
+        asks_for_token = response.status_code == 401
+        assert asks_for_token == bool(operation.get("security")), f"{method} {path}: {response.status_code}"
+
+
+def test_docs_page_lists_every_operation_from_the_spec(client):
+    """GET /api/docs renders each path, method, summary, request field and response code of the spec."""
+    spec = spec_of(client)
+    response = client.get("/api/docs")
+    page = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            assert f"{method.upper()} {path}" in page
+            assert operation.get("summary", "") in page
+            for code in operation["responses"]:
+                assert f"<code>{code}</code>" in page
+    assert "<code>email</code>" in page and "<code>company</code>" in page  # contact request fields
+    assert "one of demo, sales, general, support" in page
+
+
+def test_docs_page_has_no_script_and_no_third_party_assets(client):
+    """The docs page is plain HTML: no JavaScript, nothing loaded from another host."""
+    page = client.get("/api/docs").get_data(as_text=True)
+    assert "<script" not in page.lower()
+    assert not re.search(r"""(src|href)=["'](https?:)?//""", page)
+
+
+@pytest.mark.parametrize("path", ["/api/openapi.json", "/api/docs"])
+def test_docs_need_no_login(client, path):
+    """The API reference is public."""
+    assert client.get(path).status_code == 200

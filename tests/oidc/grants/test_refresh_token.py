@@ -1,0 +1,88 @@
+"""The refresh_token grant: offline_access policy, rotation, reuse revoking the family."""
+from datetime import datetime, timedelta, timezone
+
+import time_machine
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_refresh_token_only_with_offline_access(flow, user):
+    """OIDC Core 11: refresh tokens are issued when offline_access was granted."""
+    flow.sign_in(user)
+    assert "refresh_token" not in flow.tokens(scope="openid profile")
+    assert "refresh_token" in flow.tokens(scope="openid offline_access")
+
+
+def test_client_policy_can_allow_refresh_without_offline_access(flow, user, factories):
+    """A client whose policy says so gets refresh tokens without offline_access."""
+    flow.rp = factories.client(redirect_uris=["https://rp.example/callback"], first_party=True,
+                               refresh_without_offline_access=True)
+    flow.sign_in(user)
+    assert "refresh_token" in flow.tokens(scope="openid")
+
+
+def test_refresh_rotates_and_old_token_stops_working(flow, user, client):
+    """RFC 9700 4.14.2: every refresh returns a new refresh token; the old one is spent."""
+    flow.sign_in(user)
+    first = flow.tokens(scope="openid offline_access")
+    second = flow.refresh(first["refresh_token"]).get_json()
+    assert second["refresh_token"] != first["refresh_token"]
+    third = flow.refresh(second["refresh_token"])
+    assert third.status_code == 200
+    assert client.get("/oauth2/userinfo", headers=bearer(third.get_json()["access_token"])).status_code == 200
+
+
+def test_reuse_of_rotated_token_revokes_whole_family(flow, user, client, app):
+    """RFC 9700 4.14.2: presenting a rotated refresh token revokes every token of its family."""
+    from idp.models import AuditEvent
+
+    flow.sign_in(user)
+    first = flow.tokens(scope="openid offline_access")
+    second = flow.refresh(first["refresh_token"]).get_json()
+    reuse = flow.refresh(first["refresh_token"])
+    assert reuse.status_code == 400 and reuse.get_json()["error"] == "invalid_grant"
+    assert flow.refresh(second["refresh_token"]).get_json()["error"] == "invalid_grant"
+    assert client.get("/oauth2/userinfo", headers=bearer(second["access_token"])).status_code == 401
+    with app.app_context():
+        assert AuditEvent.query.filter_by(action="oauth.refresh_reuse").count() == 1
+
+
+def test_other_families_survive_a_reuse(flow, user):
+    """Family revocation is scoped to one grant: another sign-in's tokens keep working."""
+    flow.sign_in(user)
+    victim = flow.tokens(scope="openid offline_access")
+    other = flow.tokens(scope="openid offline_access")
+    flow.refresh(victim["refresh_token"])
+    flow.refresh(victim["refresh_token"])
+    assert flow.refresh(other["refresh_token"]).status_code == 200
+
+
+def test_refresh_token_bound_to_client(flow, user, factories):
+    """RFC 6749 6: a refresh token issued to one client is invalid_grant for another."""
+    from tests.oidc.conftest import basic_auth
+
+    flow.sign_in(user)
+    tokens = flow.tokens(scope="openid offline_access")
+    other = factories.client()
+    response = flow.client.post("/oauth2/token", headers=basic_auth(other.client_id),
+                                data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert response.get_json()["error"] == "invalid_grant"
+
+
+def test_refresh_can_narrow_but_not_widen_scope(flow, user):
+    """RFC 6749 6: the new scope must be within the original grant."""
+    flow.sign_in(user)
+    tokens = flow.tokens(scope="openid profile offline_access")
+    assert flow.refresh(tokens["refresh_token"], scope="openid phone").get_json()["error"] == "invalid_scope"
+    narrowed = flow.refresh(tokens["refresh_token"], scope="openid offline_access").get_json()
+    assert narrowed["scope"] == "openid offline_access"
+
+
+def test_expired_refresh_token_is_invalid_grant(flow, user):
+    """RFC 6749 5.2: an expired refresh token is invalid_grant."""
+    flow.sign_in(user)
+    tokens = flow.tokens(scope="openid offline_access")
+    with time_machine.travel(datetime.now(timezone.utc) + timedelta(days=31)):
+        assert flow.refresh(tokens["refresh_token"]).get_json()["error"] == "invalid_grant"

@@ -1,0 +1,52 @@
+"""The claims request parameter (OIDC Core 5.5) and scope claims (5.4)."""
+import json
+
+from joserfc import jwt
+
+
+def decode(app, token):
+    with app.app_context():
+        return jwt.decode(token, app.extensions["oidc"]["keys"].verification_keyset()).claims
+
+
+def test_id_token_carries_claims_requested_for_it(flow, user, app):
+    """OIDC Core 5.5: claims.id_token members (essential or voluntary) appear in the ID token."""
+    flow.sign_in(user)
+    claims = json.dumps({"id_token": {"email": {"essential": True}, "given_name": None}})
+    id_token = decode(app, flow.tokens(scope="openid", claims=claims)["id_token"])
+    assert id_token["email"] == user.email and id_token["given_name"] == "Ada"
+    assert "family_name" not in id_token
+
+
+def test_id_token_without_claims_request_has_only_protocol_claims(flow, user, app):
+    """OIDC Core 5.4: with an access token issued, scope claims are served by UserInfo, not the ID token."""
+    flow.sign_in(user)
+    id_token = decode(app, flow.tokens(scope="openid email")["id_token"])
+    assert "email" not in id_token and id_token["sub"] == user.subject
+
+
+def test_userinfo_honours_claims_userinfo(flow, user, client):
+    """OIDC Core 5.5: claims.userinfo adds individual claims beyond the scopes."""
+    flow.sign_in(user)
+    claims = json.dumps({"userinfo": {"family_name": {"essential": True}, "phone_number": None}})
+    token = flow.tokens(scope="openid", claims=claims)["access_token"]
+    body = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert body["family_name"] == "Lovelace" and body["phone_number"] == "+441234567890"
+    assert "email" not in body
+
+
+def test_absent_values_are_omitted_not_null(flow, user, client):
+    """OIDC Core 5.3.2: claims without a value are omitted rather than null."""
+    flow.sign_in(user)
+    token = flow.tokens(scope="openid address profile")["access_token"]
+    body = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert "address" not in body and "picture" not in body and None not in body.values()
+
+
+def test_malformed_claims_parameter_is_invalid_request(flow, user):
+    """OIDC Core 5.5: a claims value that is not a JSON object is invalid_request."""
+    from tests.oidc.conftest import query_of
+
+    flow.sign_in(user)
+    for bad in ("{not json", '["email"]', '{"userinfo": 3}'):
+        assert query_of(flow.authorize(claims=bad).headers["Location"])["error"] == "invalid_request", bad

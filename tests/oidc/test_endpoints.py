@@ -1,0 +1,83 @@
+"""The whole code flow over real HTTP with a real relying-party library (Authlib's OAuth2Session)."""
+import threading
+
+import pytest
+import requests
+from authlib.integrations.requests_client import OAuth2Session
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from tests.oidc.conftest import REDIRECT_URI, SECRET, browser_for, pkce_pair, query_of
+
+
+@pytest.fixture
+def live_rp(factories):
+    return factories.client(redirect_uris=[REDIRECT_URI], first_party=True,
+                            grant_types=["authorization_code", "refresh_token"],
+                            scope="openid profile email offline_access")
+
+
+def authorize_over_http(server, rp, user, **extra) -> tuple[OAuth2Session, str, str]:
+    metadata = requests.get(server.url + "/.well-known/openid-configuration", timeout=5).json()
+    session = OAuth2Session(rp.client_id, SECRET, scope="openid profile email offline_access",
+                            redirect_uri=REDIRECT_URI, code_challenge_method="S256")
+    verifier, _ = pkce_pair()
+    uri, state = session.create_authorization_url(metadata["authorization_endpoint"], code_verifier=verifier,
+                                                  nonce="nonce-live", **extra)
+    response = browser_for(server, user).get(uri, allow_redirects=False, timeout=5)
+    assert response.status_code == 302, response.text
+    return session, response.headers["Location"], verifier
+
+
+def test_code_flow_with_authlib_client_and_verified_id_token(oidc_server, live_rp, factories):
+    """OIDC Core 3.1: discovery -> authorize -> token -> ID token verified with the JWKS -> userinfo."""
+    user = factories.user(email="ada@example.com")
+    metadata = requests.get(oidc_server.url + "/.well-known/openid-configuration", timeout=5).json()
+    session, location, verifier = authorize_over_http(oidc_server, live_rp, user)
+    assert query_of(location)["iss"] == oidc_server.url
+    token = session.fetch_token(metadata["token_endpoint"], authorization_response=location,
+                                code_verifier=verifier)
+    keys = KeySet.import_key_set(requests.get(metadata["jwks_uri"], timeout=5).json())
+    id_token = jwt.decode(token["id_token"], keys, algorithms=["RS256"])
+    claims = id_token.claims
+    assert id_token.header["kid"] and claims["iss"] == oidc_server.url and claims["aud"] == live_rp.client_id
+    assert claims["nonce"] == "nonce-live" and claims["sub"] == user.subject and claims["sid"]
+    assert {"exp", "iat", "auth_time", "at_hash", "amr"} <= set(claims)
+    access = jwt.decode(token["access_token"], keys, algorithms=["RS256"])
+    assert access.header["typ"] == "at+jwt" and access.claims["client_id"] == live_rp.client_id
+    assert {"iss", "sub", "aud", "scope", "exp", "iat", "jti"} <= set(access.claims)
+    userinfo = session.get(metadata["userinfo_endpoint"], timeout=5).json()
+    assert userinfo["sub"] == user.subject and userinfo["email"] == "ada@example.com"
+
+
+def test_refresh_over_http_rotates(oidc_server, live_rp, factories):
+    """OAuth 2.0 client refresh via Authlib: a new refresh token each time (RFC 9700 4.14.2)."""
+    user = factories.user()
+    session, location, verifier = authorize_over_http(oidc_server, live_rp, user)
+    token_url = oidc_server.url + "/oauth2/token"
+    first = session.fetch_token(token_url, authorization_response=location, code_verifier=verifier)
+    second = session.refresh_token(token_url, refresh_token=first["refresh_token"])
+    assert second["refresh_token"] != first["refresh_token"] and second["access_token"]
+
+
+@pytest.mark.postgres
+def test_concurrent_redemptions_let_exactly_one_win(oidc_server, live_rp, factories):
+    """RFC 6749 4.1.2: 20 concurrent redemptions of one code on PostgreSQL -> exactly one succeeds."""
+    user = factories.user()
+    _, location, verifier = authorize_over_http(oidc_server, live_rp, user)
+    code = query_of(location)["code"]
+    barrier = threading.Barrier(20)
+    statuses: list[int] = []
+
+    def redeem():
+        barrier.wait()
+        response = requests.post(oidc_server.url + "/oauth2/token", auth=(live_rp.client_id, SECRET), timeout=30, data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=redeem) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] + [400] * 19

@@ -1,0 +1,69 @@
+"""Dynamic registration (RFC 7591) behind an initial access token, and RFC 7592 management."""
+import pytest
+
+METADATA = {"client_name": "Dyn App", "redirect_uris": ["https://dyn.example/cb"],
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "scope": "openid profile offline_access", "post_logout_redirect_uris": ["https://dyn.example/bye"]}
+
+
+@pytest.fixture
+def initial_token(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["clients", "initial-token"])
+    assert result.exit_code == 0
+    return result.output.strip()
+
+
+def register(client, token=None, **overrides):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post("/oauth2/register", json={**METADATA, **overrides}, headers=headers)
+
+
+def test_registration_requires_initial_access_token(client):
+    """RFC 7591 3: without the initial access token (open registration off) the request is refused."""
+    response = register(client)
+    assert response.status_code in (400, 401, 403) and response.get_json()["error"] == "access_denied"
+    assert register(client, "bogus").get_json()["error"] == "access_denied"
+
+
+def test_registration_with_token_creates_working_client(client, initial_token, app):
+    """RFC 7591 3.2.1: 201 with client_id, secret, metadata and RFC 7592 registration credentials."""
+    response = register(client, initial_token)
+    body = response.get_json()
+    assert response.status_code == 201 and body["client_id"].startswith("dyn-") and body["client_secret"]
+    assert body["redirect_uris"] == METADATA["redirect_uris"] and body["client_secret_expires_at"] == 0
+    assert body["registration_client_uri"].endswith(f"/oauth2/register/{body['client_id']}")
+    assert body["registration_access_token"]
+    token = client.post("/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": "x"},
+                        auth=(body["client_id"], body["client_secret"]))
+    assert token.get_json()["error"] == "invalid_grant"  # authenticated, then the bad refresh token refused
+    assert register(client, initial_token).get_json()["error"] == "access_denied"  # single use
+
+
+def test_invalid_metadata_is_refused(client, initial_token):
+    """RFC 7591 3.2.2: unsupported values -> invalid_client_metadata (or invalid_redirect_uri)."""
+    assert register(client, initial_token, scope="openid wizardry").get_json()["error"] == "invalid_client_metadata"
+    assert register(client, initial_token, redirect_uris=[]).status_code == 400
+
+
+def test_open_registration_when_enabled(make_app):
+    """OPEN_CLIENT_REGISTRATION=true allows registration without a token."""
+    other = make_app(OPEN_CLIENT_REGISTRATION=True)
+    assert register(other.test_client()).status_code == 201
+
+
+def test_read_update_delete_with_registration_access_token(client, initial_token):
+    """RFC 7592 2.1-2.3: read, update and delete with the registration access token."""
+    body = register(client, initial_token).get_json()
+    path = f"/oauth2/register/{body['client_id']}"
+    auth = {"Authorization": f"Bearer {body['registration_access_token']}"}
+    read = client.get(path, headers=auth)
+    assert read.status_code == 200 and read.get_json()["client_name"] == "Dyn App"
+    assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code in (400, 401, 403)
+    update = client.put(path, headers=auth, json={**METADATA, "client_id": body["client_id"], "client_name": "Renamed"})
+    assert update.status_code == 200 and update.get_json()["client_name"] == "Renamed"
+    assert client.delete(path, headers=auth).status_code == 204
+    assert client.get(path, headers=auth).status_code in (400, 401, 403)
+    token = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                        auth=(body["client_id"], body["client_secret"]))
+    assert token.status_code == 401

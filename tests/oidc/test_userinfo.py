@@ -1,0 +1,63 @@
+"""UserInfo (OIDC Core 5.3) with the bearer methods of RFC 6750."""
+
+
+def test_userinfo_get_with_bearer_header(flow, user, client):
+    """OIDC Core 5.3.1 / RFC 6750 2.1: GET with the Authorization header returns scope claims."""
+    flow.sign_in(user)
+    token = flow.tokens(scope="openid email phone")["access_token"]
+    response = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {token}"})
+    body = response.get_json()
+    assert response.status_code == 200 and body["sub"] == user.subject
+    assert body["email"] == user.email and body["email_verified"] is True
+    assert body["phone_number"] == "+441234567890" and "name" not in body
+
+
+def test_userinfo_post_with_header_and_with_form_body(flow, user, client):
+    """OIDC Core 5.3.1 / RFC 6750 2.2: POST with the header, and with access_token in the form body."""
+    flow.sign_in(user)
+    token = flow.tokens()["access_token"]
+    assert client.post("/oauth2/userinfo", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    response = client.post("/oauth2/userinfo", data={"access_token": token})
+    assert response.status_code == 200 and response.get_json()["sub"] == user.subject
+
+
+def test_userinfo_without_token_is_401_with_challenge(client):
+    """RFC 6750 3.1: no credentials -> 401 with WWW-Authenticate: Bearer and no error code."""
+    response = client.get("/oauth2/userinfo")
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "error=" not in response.headers["WWW-Authenticate"]
+
+
+def test_userinfo_with_bad_token_is_invalid_token(client):
+    """RFC 6750 3.1: a malformed or foreign token -> 401 invalid_token."""
+    response = client.get("/oauth2/userinfo", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401 and 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_userinfo_needs_openid_scope(client, rp):
+    """OIDC Core 5.3: a token without openid (client credentials) is refused."""
+    from tests.oidc.conftest import basic_auth
+
+    token = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                        headers=basic_auth(rp.client_id)).get_json()["access_token"]
+    response = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403 and response.get_json()["error"] == "insufficient_scope"
+
+
+def test_userinfo_token_in_two_places_is_invalid_request(flow, user, client):
+    """RFC 6750 2: a client must not use more than one method to send the token."""
+    flow.sign_in(user)
+    token = flow.tokens()["access_token"]
+    response = client.post("/oauth2/userinfo", data={"access_token": token},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+
+
+def test_organizations_scope_lists_memberships(flow, user, client, factories):
+    """The organizations scope adds memberships with id, name and role."""
+    org = factories.organization(name="Acme")
+    factories.membership(org, user, "admin")
+    flow.sign_in(user)
+    token = flow.tokens(scope="openid organizations")["access_token"]
+    body = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert body["organizations"] == [{"id": org.id, "name": "Acme", "role": "admin"}]
