@@ -12,19 +12,24 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}ms"
 
 
+def _cpu(outcome: Outcome) -> str:
+    cpu = outcome.cpu
+    return "-" if cpu is None else f"{cpu.app_ms:.2f}+{cpu.db_ms:.2f}"
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "BELOW TARGET"
 
 
 def scenario_lines(outcomes: list[Outcome], ceiling: Outcome | None, bcrypt_rate: float) -> list[str]:
-    lines = [f"{'scenario':<32}{'rate':>16}{'p50':>11}{'p99':>11}{'errors':>8}  ratio / target"]
+    lines = [f"{'scenario':<30}{'rate':>17}{'p50':>10}{'p99':>10}{'errors':>7}{'CPU ms app+db':>17}  ratio / target"]
     for outcome in ([ceiling] if ceiling else []) + outcomes:
         if outcome.unavailable:
-            lines.append(f"{outcome.name:<32}unavailable: {outcome.unavailable}")
+            lines.append(f"{outcome.name:<30}unavailable: {outcome.unavailable}")
             continue
         result = outcome.result
-        line = (f"{outcome.name:<32}{outcome.rate:>10.1f} {outcome.unit:<5}{_ms(result.p50):>11}"
-                f"{_ms(result.p99):>11}{outcome.error_count:>8}  ")
+        line = (f"{outcome.name:<30}{outcome.rate:>9.1f} {outcome.unit:<7}{_ms(result.p50):>10}"
+                f"{_ms(result.p99):>10}{outcome.error_count:>7}{_cpu(outcome):>17}  ")
         lines.append(line + _ratios(outcome, ceiling, bcrypt_rate))
     return lines
 
@@ -39,6 +44,8 @@ def _ratios(outcome: Outcome, ceiling: Outcome | None, bcrypt_rate: float) -> st
         text = f"{ratio:6.1%} of ceiling"
         if target is not None:
             text += f" (target >= {target:.0%}: {_verdict(ratio >= target)})"
+        if outcome.cpu and ceiling.cpu and outcome.cpu.total_ms:
+            text += f", {ceiling.cpu.total_ms / outcome.cpu.total_ms:.1%} by CPU cost"
         notes.append(text)
     if outcome.name == "password login" and bcrypt_rate:
         ratio = outcome.rate / bcrypt_rate
@@ -46,6 +53,11 @@ def _ratios(outcome: Outcome, ceiling: Outcome | None, bcrypt_rate: float) -> st
     if outcome.result and outcome.result.counters:
         notes.append(" ".join(f"{k}={v}" for k, v in outcome.result.counters.items()))
     return "; ".join(notes)
+
+
+LEGEND = ("CPU ms app+db: CPU time per request (per flow for the code flow) spent by the gunicorn processes "
+          "and by the PostgreSQL backends of the bench database; 'by CPU cost' compares it with the "
+          "ceiling's, a ratio that background load on the machine disturbs less than the rate.")
 
 
 def memory_line(peak_rss_kib: int, peak_pss_kib: int, processes: int) -> str:

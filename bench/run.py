@@ -75,14 +75,16 @@ def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) 
         app.start("/api/health")
         sampler = MemorySampler(app)
         sampler.start()
-        ctx = Context(app.url, prepared.env, state_dir, cookie=prepared.fixtures["cookie"])
+        ctx = Context(app.url, prepared.env, state_dir, server_pids=app.pids, database=preparing.DATABASE,
+                      cookie=prepared.fixtures["cookie"])
         sample_token = sample_client_credentials(ctx)
         ceiling_server = serve("bench.ceiling_app:app", ceiling_env(prepared.env, sample_token), state_dir,
                                args, "ceiling")
         with ceiling_server:
             ceiling_server.start("/")
             _say("ceiling")
-            ceiling = run_scenario(CEILING_SCENARIO, Context(ceiling_server.url, ceiling_server.env, state_dir), load)
+            ceiling_ctx = Context(ceiling_server.url, ceiling_server.env, state_dir, server_pids=ceiling_server.pids)
+            ceiling = run_scenario(CEILING_SCENARIO, ceiling_ctx, load)
             outcomes, bcrypt_rate = [], 0.0
             for scenario in selected(args):
                 if scenario.name == "password login":
@@ -180,6 +182,7 @@ def print_report(args, load: Load, prepared: preparing.Preparation, measured: Me
     print()
     for line in report.scenario_lines(measured.outcomes, measured.ceiling, measured.bcrypt_rate):
         print(line)
+    print(report.LEGEND)
     print()
     sampler = measured.sampler
     print(report.memory_line(sampler.peak_rss_kib, sampler.peak_pss_kib, sampler.processes))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from bench import probe
+from bench.server import cpu_seconds, postgres_backends
 from bench.wrk import WrkResult, run_wrk
 
 
@@ -26,6 +27,8 @@ class Context:
     base_url: str
     env: dict
     state_dir: Path
+    server_pids: Callable[[], list[int]] = lambda: []
+    database: str | None = None
     cookie: str = ""
     sample_token: str | None = None
     refresh_tokens: list[str] | None = None
@@ -52,6 +55,38 @@ class Scenario:
 
 
 @dataclass
+class CpuCost:
+    """CPU milliseconds per counted event (request or flow): gunicorn processes, PostgreSQL backends."""
+
+    app_ms: float
+    db_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.app_ms + self.db_ms
+
+
+class CpuMeter:
+    """CPU time the server and its database backends spend between start() and stop()."""
+
+    def __init__(self, ctx: "Context"):
+        self.ctx = ctx
+
+    def _read(self) -> tuple[float, float]:
+        db_pids = postgres_backends(self.ctx.database) if self.ctx.database else []
+        return cpu_seconds(self.ctx.server_pids()), cpu_seconds(db_pids)
+
+    def start(self) -> None:
+        self._start = self._read()
+
+    def stop(self, events: int) -> CpuCost | None:
+        app, db = self._read()
+        if events <= 0:
+            return None
+        return CpuCost((app - self._start[0]) * 1000 / events, max(db - self._start[1], 0.0) * 1000 / events)
+
+
+@dataclass
 class Outcome:
     """One scenario's figures, or why it could not run."""
 
@@ -60,7 +95,7 @@ class Outcome:
     rate: float = 0.0
     result: WrkResult | None = None
     unavailable: str | None = None
-    failures: dict = field(default_factory=dict)
+    cpu: CpuCost | None = None
 
     @property
     def error_count(self) -> int:
@@ -81,14 +116,17 @@ def run_scenario(scenario: Scenario, ctx: Context, load: Load) -> Outcome:
             run_wrk(url, seconds=load.warmup, connections=load.connections, threads=load.threads,
                     script=scenario.script, env=env)
         scenario.before(ctx, "measure")
+        meter = CpuMeter(ctx)
+        meter.start()
         result = run_wrk(url, seconds=load.seconds, connections=load.connections, threads=load.threads,
                          script=scenario.script, env=env)
     except probe.Unavailable as exc:
         return Outcome(scenario.name, scenario.unit, unavailable=str(exc))
     except OSError as exc:
         return Outcome(scenario.name, scenario.unit, unavailable=f"{type(exc).__name__}: {exc}")
+    events = result.counters.get(scenario.counter, 0) if scenario.counter else result.requests
     rate = result.rate_of(scenario.counter) if scenario.counter else result.rps
-    return Outcome(scenario.name, scenario.unit, rate=rate, result=result)
+    return Outcome(scenario.name, scenario.unit, rate=rate, result=result, cpu=meter.stop(events))
 
 
 def _check_discovery(ctx: Context) -> None:

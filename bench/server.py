@@ -160,3 +160,29 @@ def environment(extra: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "FLASK_", "DATABASE_", "POSTGRES_"))}
     env.update(extra)
     return env
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by these processes, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / ticks
+
+
+def postgres_backends(database: str) -> list[int]:
+    """PostgreSQL backend processes serving `database` (their title names it)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            title = cmdline.read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if title.startswith("postgres: ") and f" {database} " in title:
+            pids.append(int(cmdline.parent.name))
+    return pids

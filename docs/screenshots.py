@@ -93,6 +93,12 @@ def allow_and_reach_callback(page) -> None:
 
 def walk(page, base: str, outbox: Path) -> None:
     """Visit each page in a user's order and photograph it."""
+    walk_signed_in(page, base)
+    walk_signed_out(page, base, outbox)
+
+
+def walk_signed_in(page, base: str) -> None:
+    """Sign-in (with and without an error), consent, the account pages, sign out."""
     authorize = base + "/oauth2/authorize?" + urlencode({
         "client_id": "acme-portal-001", "response_type": "code", "redirect_uri": "http://localhost:3000/callback",
         "scope": "openid profile email offline_access", "state": "demo", "nonce": "demo"})
@@ -116,6 +122,10 @@ def walk(page, base: str, outbox: Path) -> None:
     page.goto(base + "/logout")
     shoot(page, "logout")
     page.get_by_role("button", name="Sign out").click()
+
+
+def walk_signed_out(page, base: str, outbox: Path) -> None:
+    """Registration, password reset by the mailed link, and the error pages."""
     page.goto(base + "/register")
     page.get_by_label("Full name").fill("Ada Lovelace")
     page.get_by_label("Email address").fill("ada@example.com")

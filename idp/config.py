@@ -178,6 +178,13 @@ def load_settings(overrides: dict | None = None) -> Settings:
 
 
 def _validate(v: dict, production: bool, problems: list[str]) -> None:
+    from limits import parse_many
+
+    for name in [k for k in v if k.startswith("RATELIMIT_") and isinstance(v[k], str) and k != "RATELIMIT_STORAGE_URI"]:
+        try:
+            parse_many(v[name])
+        except ValueError:
+            problems.append(f"{name} is not a rate limit like '5 per hour', got {v[name]!r}")
     if v["SESSION_IDLE_TIMEOUT"] <= 0 or v["SESSION_ABSOLUTE_TIMEOUT"] <= 0:
         problems.append("SESSION_IDLE_TIMEOUT and SESSION_ABSOLUTE_TIMEOUT must be positive")
     if not 4 <= v["BCRYPT_LOG_ROUNDS"] <= 31:

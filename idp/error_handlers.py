@@ -37,21 +37,29 @@ def _as_app_error(error: Exception) -> AppError:
     return app_error
 
 
+def _http_error_message(error: HTTPException, data: dict, details: dict) -> str:
+    """A clear message for werkzeug/webargs errors (webargs puts parse errors under `messages`)."""
+    if data.get("message"):
+        return data["message"]
+    if error.code == 400 and "json" in details:
+        return "The request body is not valid JSON."
+    if error.code == 422 or (error.code == 400 and details):
+        return "The request is not valid."
+    if error.code == 413:
+        return f"The request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes."
+    if error.code == 429:
+        return "Too many requests; try again later."
+    return error.description or error.name
+
+
 def _from_http_exception(error: HTTPException) -> AppError:
     data = getattr(error, "data", None) or {}
     details = data.get("errors") or data.get("messages") or {}
-    message = data.get("message") or error.description or error.name
-    if error.code == 422 or (error.code == 400 and details):
-        message = data.get("message") or ("The request body is not valid JSON." if "json" in details and error.code == 400
-                                          else "The request is not valid.")
     headers = dict(data.get("headers") or {})
     if error.code == 405 and error.valid_methods:
         headers["Allow"] = ", ".join(error.valid_methods)
-    if error.code == 413:
-        message = f"The request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes."
-    if error.code == 429:
-        message = "Too many requests; try again later."
-    app_error = AppError(message, details=_flatten_locations(details), headers=headers)
+    app_error = AppError(_http_error_message(error, data, details), details=_flatten_locations(details),
+                         headers=headers)
     app_error.code, app_error.type = error.code, HTTP_ERROR_TYPES.get(error.code, "HTTP_ERROR")
     return app_error
 

@@ -10,7 +10,8 @@ from idp.api.envelope import ErrorEnvelopeSchema
 from idp.errors import UnsupportedMediaType
 from idp.extensions import csrf
 
-
+JSON_BODY_METHODS = {"POST", "PUT", "PATCH"}
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # Error responses every operation of a kind can give, documented even when a view does not list them.
 COMMON_ERROR_RESPONSES = {
     "AUTHENTICATION_REQUIRED": (401, "The bearer token is missing, invalid or expired"),
@@ -61,10 +62,6 @@ def register_common_error_responses(api: Api) -> None:
     for name, (_, description) in COMMON_ERROR_RESPONSES.items():
         api.spec.components.response(name, {"description": description, "content": {
             "application/json": {"schema": ErrorEnvelopeSchema}}})
-
-
-JSON_BODY_METHODS = {"POST", "PUT", "PATCH"}
-HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 def require_json_body() -> None:

@@ -9,7 +9,6 @@ from idp.api.schemas.accounts import (CountMetaSchema, LoginResultSchema, LoginS
                                       SessionDataSchema, SessionSchema, UserDataSchema)
 from idp.api.security import BEARER_SECURITY, current_session, current_user, login_required
 from idp.extensions import limiter
-from idp.models import SessionKind
 from idp.security import ratelimits
 from idp.security.client_ip import client_ip
 from idp.services import accounts, audit, sessions
@@ -60,12 +59,11 @@ def register(body: dict):
 @blp.alt_response(429, **RATE_LIMITED)
 def login(body: dict):
     """Check email and password and open an API session; returns its bearer token."""
-    user = accounts.authenticate_password(body["email"], body["password"], channel="api")
-    session, token = sessions.create_session(user, kind=SessionKind.API, ip_address=client_ip(),
-                                             user_agent=request.headers.get("User-Agent"), amr=["pwd"])
+    session, token = accounts.log_in_api(body["email"], body["password"], ip_address=client_ip(),
+                                         user_agent=request.headers.get("User-Agent"))
     g.session = session  # the new session is the caller's current one from now on
     data = {"token": token, "token_type": "Bearer", "expires_at": session.expires_at,
-            "session": session, "user": user}
+            "session": session, "user": session.user}
     return ok(data, "Login successful"), 200, NO_STORE
 
 
@@ -76,9 +74,7 @@ def login(body: dict):
 @blp.alt_response(401, **UNAUTHORIZED)
 def logout():
     """Revoke the session making this request."""
-    session = current_session()
-    sessions.revoke(session)
-    audit.record("logout", actor_user_id=session.user_id, target_type="session", target_id=session.id)
+    accounts.log_out(current_session())
     return ok(None, "Logged out")
 
 
@@ -123,7 +119,5 @@ def refresh_session():
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="No such session among the user's own")
 def revoke_session(session_id: str):
     """Revoke one of the user's own sessions (revoking an ended one again is a no-op)."""
-    session = sessions.get_own_session(current_user(), session_id)
-    sessions.revoke(session)
-    audit.record("session.revoke", actor_user_id=session.user_id, target_type="session", target_id=session.id)
+    session = accounts.revoke_own_session(current_user(), session_id)
     return ok({"session": session}, "Session revoked")

@@ -49,7 +49,8 @@ def get_me():
 @blp.alt_response(401, **UNAUTHORIZED)
 @blp.alt_response(415, schema=ErrorEnvelopeSchema, description="The body is not JSON")
 @blp.alt_response(422, schema=ErrorEnvelopeSchema,
-                  description="A field is invalid, or is not a profile field (e.g. email, is_admin); nothing is written")
+                  description="A field is invalid, or is not a profile field (e.g. email, is_admin); "
+                              "nothing is written")
 def update_me(changes: dict):
     """Change profile fields: name, given_name, family_name, picture, locale, zoneinfo, phone_number, address."""
     user = accounts.update_profile(current_user(), changes)

@@ -16,7 +16,7 @@ from werkzeug.routing import BuildError
 from idp.models import Session, utcnow
 from idp.oidc.authorization_checks import id_token_hint_subject
 from idp.oidc.request_objects import resolve_request_object
-from idp.oidc.requests import StoredAuthorizationRequest
+from idp.oidc.oauth_requests import StoredAuthorizationRequest
 from idp.oidc.responses import as_flask_response, error_response, redirect_to
 from idp.services import audit
 from idp.services import authorization_requests as pending_requests

@@ -28,10 +28,22 @@ def check_prompt(data: dict) -> None:
         raise InvalidRequestError("'prompt=none' cannot be combined with other values.")
 
 
+MAX_AGE_LIMIT = 10 * 365 * 86400
+# Stored values have column limits; longer input is refused, never truncated.
+LENGTH_LIMITS = {"nonce": 500, "state": 2000, "login_hint": 254, "ui_locales": 200, "claims_locales": 200,
+                 "acr_values": 500, "claims": 4000}
+
+
 def check_max_age(data: dict) -> None:
-    raw = data.get("max_age")
-    if raw is not None and (not str(raw).isdigit()):
+    raw = str(data.get("max_age", "0"))
+    if not raw.isdigit() or int(raw) > MAX_AGE_LIMIT:
         raise InvalidRequestError("'max_age' must be a non-negative integer of seconds.")
+
+
+def check_lengths(data: dict) -> None:
+    for name, limit in LENGTH_LIMITS.items():
+        if len(str(data.get(name) or "")) > limit:
+            raise InvalidRequestError(f"'{name}' is too long.")
 
 
 def check_claims_parameter(data: dict) -> None:
@@ -53,7 +65,7 @@ def id_token_hint_subject(data: dict) -> str | None:
     return claims["sub"]
 
 
-CHECKS = (check_response_mode, check_prompt, check_max_age, check_claims_parameter, id_token_hint_subject)
+CHECKS = (check_lengths, check_response_mode, check_prompt, check_max_age, check_claims_parameter, id_token_hint_subject)
 
 
 class AuthorizationChecks:

@@ -10,6 +10,8 @@ import requests
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import current_app
+from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from idp.models import OAuthClient
@@ -56,9 +58,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             raise InvalidClientError(description="The client's registered keys are not valid.") from None
 
     def process_assertion_claims(self, assertion, resolve_key):
-        from joserfc import jwt
-        from joserfc.errors import JoseError
-
+        """RFC 7523 3: verify with the client's keys (RS256/ES256 only), then the claims and jti."""
         try:
             token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_SIGNING_ALGS)
         except JoseError as error:

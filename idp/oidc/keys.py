@@ -130,20 +130,22 @@ class KeyStore:
     # -- writing (CLI and development start-up) --
     @contextmanager
     def _locked(self):
+        """Serialise writers across processes with a lock on the directory itself (no lock file)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / ".lock", "w") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        descriptor = os.open(self.directory, os.O_RDONLY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+            os.close(descriptor)
 
     def _entries(self) -> list[dict]:
         path = self.directory / METADATA_FILE
         return json.loads(path.read_text()).get("keys", []) if path.exists() else []
 
     def _write_entries(self, entries: list[dict]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".metadata-")
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".metadata-", suffix=".json")
         with os.fdopen(fd, "w") as handle:
             json.dump({"keys": entries}, handle, indent=2)
         os.replace(tmp, self.directory / METADATA_FILE)

@@ -23,8 +23,28 @@ def bearer(request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+# Column sizes of OAuthClient: longer values are refused, never truncated.
+LENGTH_LIMITS = {"client_name": 200, "scope": 1000, "jwks_uri": 500, "logo_uri": 500, "client_uri": 500}
+URI_LIMIT = 500
+
+
+def require_json_object(request) -> None:
+    if not isinstance(request.payload.data, dict):
+        raise InvalidClientMetadataError("The request body must be a JSON object.")
+
+
+def check_lengths(metadata: dict) -> None:
+    for name, limit in LENGTH_LIMITS.items():
+        if len(str(metadata.get(name) or "")) > limit:
+            raise InvalidClientMetadataError(f"{name} is too long.")
+    uris = [*(metadata.get("redirect_uris") or []), *(metadata.get("post_logout_redirect_uris") or [])]
+    if any(len(uri) > URI_LIMIT for uri in uris):
+        raise InvalidClientMetadataError("A redirect URI is too long.")
+
+
 def check_metadata(metadata: dict) -> None:
-    """Rules beyond the registries: redirect URIs for code clients, keys for private_key_jwt."""
+    """Rules beyond the registries: sizes, redirect URIs for code clients, keys for private_key_jwt."""
+    check_lengths(metadata)
     grants = metadata.get("grant_types") or ["authorization_code"]
     if "authorization_code" in grants and not metadata.get("redirect_uris"):
         raise InvalidClientMetadataError("redirect_uris is required for the authorization_code grant.")
@@ -50,6 +70,7 @@ class ClientRegistration(ClientRegistrationEndpoint):
         return registry.find_initial_access_token(bearer(request))
 
     def extract_client_metadata(self, request) -> dict:
+        require_json_object(request)
         metadata = super().extract_client_metadata(request)
         check_metadata(metadata)
         return metadata
@@ -111,6 +132,7 @@ class ClientConfiguration(ClientConfigurationEndpoint):
         return client.registration_access_token_hash is not None
 
     def extract_client_metadata(self, request) -> dict:
+        require_json_object(request)
         metadata = super().extract_client_metadata(request)
         check_metadata(metadata)
         return metadata

@@ -16,7 +16,7 @@ from joserfc.jwk import KeySet
 
 from idp.models import OAuthClient, utcnow
 from idp.oidc.client_auth import fetch_client_jwks
-from idp.oidc.requests import replace_payload
+from idp.oidc.oauth_requests import replace_payload
 
 REQUEST_OBJECT_ALGS = ["none", "RS256", "ES256"]
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Flask, request
 from sqlalchemy import select
 
@@ -14,8 +15,11 @@ from idp.oidc.grants.authorization_code import AuthorizationCodeGrant, OpenIDCod
 from idp.oidc.grants.client_credentials import ClientCredentialsGrant
 from idp.oidc.grants.pkce import S256CodeChallenge
 from idp.oidc.grants.refresh_token import RefreshTokenGrant
-from idp.oidc.requests import IssuerOAuth2Request
+from idp.oidc.oauth_requests import IssuerOAuth2Request
 from idp.oidc.scopes import SUPPORTED_SCOPES
+from idp.services import audit
+
+AUDITED_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke")
 
 
 def query_client(client_id: str | None) -> OAuthClient | None:
@@ -33,6 +37,14 @@ class AuthorizationServer(FlaskAuthorizationServer):
         if isinstance(req, OAuth2Request):
             return req
         return IssuerOAuth2Request(request)
+
+    def handle_error_response(self, req, error):
+        """Refusals at the token, introspection and revocation endpoints are audited (no secrets)."""
+        if request.path in AUDITED_PATHS:
+            client_id = extract_basic_authorization(req.headers)[0] or req.payload.client_id
+            audit.record_failure("oauth.request_refused", target_type="client", target_id=client_id,
+                                 details={"endpoint": request.path, "error": error.error})
+        return super().handle_error_response(req, error)
 
     def save_token(self, token, req) -> None:
         """Nothing to do: idp.oidc.tokens.issue_tokens writes each token's row as it mints it."""

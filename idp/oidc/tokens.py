@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from authlib.oidc.core.util import create_half_hash
@@ -25,7 +25,7 @@ class GrantContext:
     claims: dict | None = None
     auth_time: datetime | None = None
     acr: str | None = None
-    amr: list | None = field(default=None)
+    amr: list | None = None
 
 
 def key_store() -> KeyStore:
@@ -71,8 +71,9 @@ def mint_id_token(client: OAuthClient, user: User, context: GrantContext, nonce:
     claims = id_token_user_claims(user, context.claims)
     claims.update({"iss": issuer(), "aud": client.client_id, "azp": client.client_id, "iat": now,
                    "exp": now + current_app.config["ID_TOKEN_LIFETIME"]})
+    # acr "0" (OIDC Core 2) when the sign-in claimed no assurance level: the truthful default.
     optional = {"auth_time": int(context.auth_time.timestamp()) if context.auth_time else None,
-                "nonce": nonce, "acr": context.acr, "amr": context.amr, "sid": context.session_id}
+                "nonce": nonce, "acr": context.acr or "0", "amr": context.amr, "sid": context.session_id}
     claims.update({k: v for k, v in optional.items() if v})
     if access_token:
         claims["at_hash"] = create_half_hash(access_token, alg).decode("ascii")

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.errors import Conflict, Forbidden, InvalidCredentials, ValidationError
 from idp.extensions import db
-from idp.models import Membership, OAuthClient, Organization, Role, Session, User, utcnow
+from idp.models import Membership, OAuthClient, Organization, Role, Session, SessionKind, User, utcnow
 from idp.security.passwords import hash_password, password_problems, verify_password
 from idp.services import audit, sessions
 
@@ -121,6 +121,27 @@ def authenticate_password(email: str, password: str, *, channel: str = "api") ->
     audit.record("login", actor_user_id=user.id, target_type="user", target_id=user.id,
                  details={"method": "pwd", "channel": channel})
     return user
+
+
+def log_in_api(email: str, password: str, *, ip_address: str | None, user_agent: str | None) -> tuple[Session, str]:
+    """Password login for the API: check the credentials, open an API session; (session, bearer token)."""
+    user = authenticate_password(email, password, channel="api")
+    return sessions.create_session(user, kind=SessionKind.API, ip_address=ip_address, user_agent=user_agent,
+                                   amr=["pwd"])
+
+
+def log_out(session: Session) -> None:
+    """End `session` (the caller's own) and record the `logout` audit event."""
+    sessions.revoke(session)
+    audit.record("logout", actor_user_id=session.user_id, target_type="session", target_id=session.id)
+
+
+def revoke_own_session(user: User, session_id: str) -> Session:
+    """End one of `user`'s sessions (404 for anyone else's); records `session.revoke`."""
+    session = sessions.get_own_session(user, session_id)
+    sessions.revoke(session)
+    audit.record("session.revoke", actor_user_id=user.id, target_type="session", target_id=session.id)
+    return session
 
 
 def _login_refusal(user: User | None, password_ok: bool) -> str | None:

@@ -60,16 +60,20 @@ def deliver(enquiry: ContactEnquiry) -> bool:
     try:
         send_mail(current_app.config["CONTACT_EMAIL"], subject, text, reply_to=enquiry.email)
     except MailDeliveryError as exc:
-        enquiry.last_error = str(exc)[:500]
-        give_up = enquiry.attempts >= MAX_DELIVERY_ATTEMPTS
-        current_app.logger.log(logging.ERROR if give_up else logging.WARNING, "contact enquiry %s not mailed (attempt %d/%d%s): %s",
-                               enquiry.id, enquiry.attempts, MAX_DELIVERY_ATTEMPTS,
-                               ", giving up" if give_up else "", exc)
-        db.session.flush()
+        _note_failure(enquiry, exc)
         return False
     enquiry.status, enquiry.sent_at, enquiry.last_error = DeliveryStatus.SENT.value, utcnow(), None
     db.session.flush()
     return True
+
+
+def _note_failure(enquiry: ContactEnquiry, exc: MailDeliveryError) -> None:
+    enquiry.last_error = str(exc)[:500]
+    give_up = enquiry.attempts >= MAX_DELIVERY_ATTEMPTS
+    current_app.logger.log(logging.ERROR if give_up else logging.WARNING,
+                           "contact enquiry %s not mailed (attempt %d/%d%s): %s", enquiry.id, enquiry.attempts,
+                           MAX_DELIVERY_ATTEMPTS, ", giving up" if give_up else "", exc)
+    db.session.flush()
 
 
 def pending_enquiry_ids(limit: int = 100) -> list[str]:

@@ -78,8 +78,10 @@ def send_mail(to: str | list[str], subject: str, text: str, html: str | None = N
         _send_smtp(message)
         channel = "smtp"
     else:
-        _write_outbox(message)
+        path = _write_outbox(message)
         channel = "outbox"
+        if current_app.config.get("ENV_PROFILE") == "production":
+            current_app.logger.warning("SMTP_HOST is not set: mail was only written to %s", path)
     current_app.logger.info("mail %s handed to %s for %d recipient(s)", message["Message-ID"], channel,
                             len(recipients))
     return message["Message-ID"]

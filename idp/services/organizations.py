@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
 
 from idp.errors import Conflict, Forbidden, NotFound, ValidationError
 from idp.extensions import db
@@ -152,7 +153,8 @@ def delete_organization(access: OrganizationAccess) -> None:
 
 def list_members(access: OrganizationAccess) -> list[Membership]:
     """Every membership, owners first, then admins, then members, oldest first within a role."""
-    query = select(Membership).where(Membership.organization_id == access.organization.id)
+    query = (select(Membership).where(Membership.organization_id == access.organization.id)
+             .options(selectinload(Membership.user)))
     memberships = list(db.session.scalars(query))
     return sorted(memberships, key=lambda m: (ROLE_ORDER.get(m.role, 9), m.created_at))
 

@@ -11,20 +11,9 @@ from idp.web.blueprint import bp
 from idp.web.forms import ActionForm, LoginForm
 from idp.web.guards import find_pending
 from idp.web.redirects import safe_next
+from idp.web.upstreams import upstream_buttons
 
 GENERIC_FAILURE = "The email address or password is incorrect."
-
-
-def upstream_buttons(request_id: str | None) -> list[dict]:
-    """The "continue with ..." buttons: app.extensions["upstreams"] items with a label and a url."""
-    buttons = []
-    for upstream in current_app.extensions.get("upstreams", []):
-        get = upstream.get if isinstance(upstream, dict) else lambda key, u=upstream: getattr(u, key, None)
-        label, url = get("label") or get("name"), get("url")
-        if label and url and safe_next(url):
-            sep = "&" if "?" in url else "?"
-            buttons.append({"label": label, "url": f"{url}{sep}request={request_id}" if request_id else url})
-    return buttons
 
 
 def after_sign_in_url(pending, next_path: str | None) -> str:

@@ -285,7 +285,8 @@ def test_login_account_limit_is_per_normalised_email(make_app, factories):
     factories.user(email="carol@example.com")
     client = limited.test_client()
     assert login(client, "bob@example.com").status_code == 200
-    assert login(client, "bob@example.com", "Wrong-Password-1", environ_base={"REMOTE_ADDR": "10.1.1.1"}).status_code == 401
+    elsewhere = {"REMOTE_ADDR": "10.1.1.1"}
+    assert login(client, "bob@example.com", "Wrong-Password-1", environ_base=elsewhere).status_code == 401
     response = login(client, " BOB@example.com", environ_base={"REMOTE_ADDR": "10.2.2.2"})
     assert_error(response, 429, "RATE_LIMITED")
     assert "Retry-After" in response.headers

@@ -35,7 +35,8 @@ def test_preflight_from_allowed_origin(cors_client):
     headers = response.headers
     assert response.status_code == 200 and headers["Access-Control-Allow-Origin"] == ALLOWED
     assert "POST" in headers["Access-Control-Allow-Methods"]
-    assert {"content-type", "authorization"} <= {h.strip().lower() for h in headers["Access-Control-Allow-Headers"].split(",")}
+    allowed_headers = {name.strip().lower() for name in headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"content-type", "authorization"} <= allowed_headers
 
 
 def test_preflight_from_other_origin_is_not_allowed(cors_client):
@@ -50,3 +51,12 @@ def test_no_cors_on_pages(cors_client, path):
     """Hosted pages outside /api/* never answer with CORS headers, even to an allowed origin."""
     headers = cors_client.get(path, headers={"Origin": ALLOWED}).headers
     assert "Access-Control-Allow-Origin" not in headers
+
+
+def test_preflight_of_a_protected_route_needs_no_token(cors_client):
+    """Browsers send preflights without credentials, so a bearer-protected route still answers 200."""
+    response = cors_client.options("/api/v1/organizations/some-id/members/other-id/role", headers={
+        "Origin": ALLOWED, "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "Authorization, Content-Type"})
+    assert response.status_code == 200 and response.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert "PATCH" in response.headers["Access-Control-Allow-Methods"]

@@ -251,3 +251,11 @@ def test_id_token_hint_for_another_user_requires_sign_in(flow, user, factories, 
     flow.sign_in(other)
     assert flow.authorize(id_token_hint=id_token).headers["Location"].startswith("/login?request=")
     assert query_of(flow.authorize(id_token_hint="garbage").headers["Location"])["error"] == "invalid_request"
+
+
+def test_oversized_or_absurd_values_are_invalid_request_not_500(flow, user):
+    """RFC 6749 4.1.2.1: values beyond what can be stored (huge max_age, long nonce) are invalid_request."""
+    flow.sign_in(user)
+    for params in ({"max_age": "9" * 40}, {"nonce": "n" * 3000}, {"login_hint": "x" * 5000}):
+        response = flow.authorize(**params)
+        assert response.status_code == 302 and query_of(response.headers["Location"])["error"] == "invalid_request"

@@ -115,3 +115,15 @@ def test_private_key_jwt_keys_from_jwks_uri(client, factories, signing_key):
         assert pkjwt(client, rp.client_id, assertion(rp.client_id, signing_key)).status_code == 200
     finally:
         server.stop()
+
+
+def test_refused_client_authentication_is_audited(client, rp, app):
+    """Security events: a refused token request leaves a failure audit naming client and error, no secret."""
+    from idp.models import AuditEvent
+
+    cc(client, basic_auth(rp.client_id, "wrong-secret"))
+    with app.app_context():
+        event = AuditEvent.query.filter_by(action="oauth.request_refused").one()
+        assert event.outcome == "failure" and event.details["error"] == "invalid_client"
+        assert event.target_id == rp.client_id
+        assert "wrong-secret" not in str(event.details)

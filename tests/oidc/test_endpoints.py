@@ -42,7 +42,7 @@ def test_code_flow_with_authlib_client_and_verified_id_token(oidc_server, live_r
     claims = id_token.claims
     assert id_token.header["kid"] and claims["iss"] == oidc_server.url and claims["aud"] == live_rp.client_id
     assert claims["nonce"] == "nonce-live" and claims["sub"] == user.subject and claims["sid"]
-    assert {"exp", "iat", "auth_time", "at_hash", "amr"} <= set(claims)
+    assert {"exp", "iat", "auth_time", "at_hash", "amr", "acr"} <= set(claims)
     access = jwt.decode(token["access_token"], keys, algorithms=["RS256"])
     assert access.header["typ"] == "at+jwt" and access.claims["client_id"] == live_rp.client_id
     assert {"iss", "sub", "aud", "scope", "exp", "iat", "jti"} <= set(access.claims)
@@ -81,3 +81,34 @@ def test_concurrent_redemptions_let_exactly_one_win(oidc_server, live_rp, factor
     for thread in threads:
         thread.join()
     assert sorted(statuses) == [200] + [400] * 19
+
+
+def test_demo_client_through_hosted_login_and_consent(client, app):
+    """The seeded acme-portal-001 completes the code flow at http://localhost:3000/callback via /login and /consent."""
+    from urllib.parse import urlencode
+
+    from idp.extensions import db
+    from idp.services.seed import seed_demo_data
+    from tests.oidc.conftest import basic_auth
+    from tests.web.helpers import sign_in, submit
+
+    with app.app_context():
+        seed_demo_data()
+        db.session.commit()
+    verifier, challenge = pkce_pair()
+    callback = "http://localhost:3000/callback"
+    start = client.get("/oauth2/authorize?" + urlencode({
+        "response_type": "code", "client_id": "acme-portal-001", "redirect_uri": callback, "state": "demo",
+        "scope": "openid profile email offline_access", "code_challenge": challenge, "code_challenge_method": "S256"}))
+    request_id = query_of(start.headers["Location"])["request"]
+    signed_in = sign_in(client, "bob@acme-corp.com", "UserPass123!", request_id=request_id)
+    resume = client.get(signed_in.headers["Location"])
+    consent_page = resume.headers["Location"]
+    assert consent_page.endswith(f"/consent/{request_id}")
+    allowed = submit(client, consent_page, {"allow": "Allow"})
+    final = client.get(allowed.headers["Location"])
+    assert final.headers["Location"].startswith(callback + "?")
+    code = query_of(final.headers["Location"])["code"]
+    token = client.post("/oauth2/token", headers=basic_auth("acme-portal-001", "acme_secret_portal_2024"), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": callback, "code_verifier": verifier})
+    assert token.status_code == 200 and {"access_token", "id_token", "refresh_token"} <= set(token.get_json())

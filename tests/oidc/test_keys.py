@@ -132,3 +132,16 @@ def test_keys_ensure_command_and_retire(app):
     assert runner.invoke(args=["keys", "retire", es_kid]).exit_code == 0
     assert store.signing_key("ES256") is None
     assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
+
+
+def test_production_lets_the_keys_command_load_the_app(tmp_path, monkeypatch):
+    """`flask keys ...` must start in production without keys, since it is how the first key is made."""
+    from idp import create_app
+
+    monkeypatch.setenv("FLASK_ENV", "production")
+    monkeypatch.setattr("sys.argv", ["/usr/bin/flask", "keys", "ensure"])
+    app = create_app({"KEYS_DIR": str(tmp_path / "prod"), "SECRET_KEY": "x" * 40, "ISSUER": "https://id.example",
+                      "ENCRYPTION_KEY": "cHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHA=", "BCRYPT_LOG_ROUNDS": 12,
+                      "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    result = app.test_cli_runner().invoke(args=["keys", "ensure"])
+    assert result.exit_code == 0 and app.extensions["oidc"]["keys"].signing_key("RS256") is not None

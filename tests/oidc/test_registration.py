@@ -67,3 +67,13 @@ def test_read_update_delete_with_registration_access_token(client, initial_token
     token = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
                         auth=(body["client_id"], body["client_secret"]))
     assert token.status_code == 401
+
+
+@pytest.mark.parametrize("body", [[1, 2], "text", {"redirect_uris": "x"},
+                                  {"redirect_uris": ["https://a.example/cb"], "client_name": "n" * 500},
+                                  {"redirect_uris": ["https://a.example/" + "p" * 600]},
+                                  {"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}])
+def test_malformed_registration_is_invalid_client_metadata(client, initial_token, body):
+    """RFC 7591 3.2.2: a body that is not valid client metadata is a 400 invalid_client_metadata."""
+    response = client.post("/oauth2/register", json=body, headers={"Authorization": f"Bearer {initial_token}"})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_client_metadata"

@@ -141,7 +141,8 @@ class SessionSchema(ma.Schema):
     created_at = ma.fields.DateTime()
     last_seen_at = ma.fields.DateTime()
     expires_at = ma.fields.DateTime(metadata={"description": "End of the idle window"})
-    absolute_expires_at = ma.fields.DateTime(metadata={"description": "Hard cap: created_at + SESSION_ABSOLUTE_TIMEOUT"})
+    absolute_expires_at = ma.fields.DateTime(
+        metadata={"description": "Hard cap: created_at + SESSION_ABSOLUTE_TIMEOUT"})
     ip_address = ma.fields.String(allow_none=True)
     user_agent = ma.fields.String(allow_none=True)
     amr = ma.fields.List(ma.fields.String(), allow_none=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from idp.api.schemas.text import TrimmedString, line, plain_text
+from idp.api.schemas.text import TrimmedString, line, validate_plain_text
 from idp.models import Role
 
 ROLES = [role.value for role in Role]
@@ -19,7 +19,7 @@ def slug_field(**kwargs) -> ma.fields.String:
 
 
 def description_field() -> TrimmedString:
-    return TrimmedString(allow_none=True, validate=[ma.validate.Length(max=1000), plain_text],
+    return TrimmedString(allow_none=True, validate=[ma.validate.Length(max=1000), validate_plain_text],
                          metadata={"description": "Free text, up to 1000 characters"})
 
 

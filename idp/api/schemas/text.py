@@ -10,13 +10,13 @@ def _is_control(char: str) -> bool:
     return ord(char) < 32 or ord(char) == 127 or char in LINE_BREAKS
 
 
-def single_line(value: str) -> None:
+def validate_single_line(value: str) -> None:
     """Refuse CR, LF, NUL and every other control character."""
     if any(_is_control(char) for char in value):
         raise ma.ValidationError("Must be a single line without control characters.")
 
 
-def plain_text(value: str) -> None:
+def validate_plain_text(value: str) -> None:
     """Refuse control characters except line breaks and tabs (multi-line text)."""
     if any(_is_control(char) and char not in "\r\n\t" for char in value):
         raise ma.ValidationError("Must not contain control characters.")
@@ -31,5 +31,5 @@ class TrimmedString(ma.fields.String):
 
 def line(max_length: int, *, required: bool = False, min_length: int = 1, **kwargs) -> TrimmedString:
     """A trimmed single-line string field of `min_length`..`max_length` characters."""
-    validators = [ma.validate.Length(min=min_length, max=max_length), single_line]
+    validators = [ma.validate.Length(min=min_length, max=max_length), validate_single_line]
     return TrimmedString(required=required, validate=validators, **kwargs)
