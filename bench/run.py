@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import prepare as preparing  # noqa: E402
 from bench import report  # noqa: E402
-from bench.bcrypt_rate import measure_bcrypt_rate  # noqa: E402
+from bench.bcrypt_rate import BcryptRate, measure_bcrypt_rate  # noqa: E402
 from bench.probe import CLIENT_ID, CLIENT_SECRET, Unavailable, client_credentials_token, jose_parts  # noqa: E402
 from bench.scenarios import APP_SCENARIOS, CEILING_SCENARIO, Context, Load, Outcome, run_scenario  # noqa: E402
 from bench.server import ROOT, GunicornServer, MemorySampler, free_port  # noqa: E402
@@ -51,7 +51,7 @@ class Measurements:
 
     outcomes: list[Outcome]
     ceiling: Outcome
-    bcrypt_rate: float
+    bcrypt: BcryptRate | None
     sampler: MemorySampler
     sample_token: str | None
     sql: dict | str = ""
@@ -85,16 +85,16 @@ def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) 
             _say("ceiling")
             ceiling_ctx = Context(ceiling_server.url, ceiling_server.env, state_dir, server_pids=ceiling_server.pids)
             ceiling = run_scenario(CEILING_SCENARIO, ceiling_ctx, load)
-            outcomes, bcrypt_rate = [], 0.0
+            outcomes, bcrypt = [], None
             for scenario in selected(args):
                 if scenario.name == "password login":
                     _say("raw bcrypt")
-                    bcrypt_rate = measure_bcrypt_rate(preparing.BCRYPT_COST)
+                    bcrypt = measure_bcrypt_rate(preparing.BCRYPT_COST)
                 _say(scenario.name)
                 outcomes.append(run_scenario(scenario, ctx, load))
         sampler.stop()
     loadavg.append(_loadavg())
-    return Measurements(outcomes, ceiling, bcrypt_rate, sampler, sample_token, loadavg=loadavg)
+    return Measurements(outcomes, ceiling, bcrypt, sampler, sample_token, loadavg=loadavg)
 
 
 def sample_client_credentials(ctx: Context) -> str | None:
@@ -177,10 +177,11 @@ def print_report(args, load: Load, prepared: preparing.Preparation, measured: Me
         print(f"note: {note}")
     if not measured.sample_token:
         print("note: no client_credentials token to copy: the ceiling signs a default claims shape")
-    if measured.bcrypt_rate:
-        print(f"raw bcrypt at cost {preparing.BCRYPT_COST}, 2 processes: {measured.bcrypt_rate:.2f} verifications/s")
+    if measured.bcrypt:
+        print(f"raw bcrypt at cost {preparing.BCRYPT_COST}, 2 processes: {measured.bcrypt.per_second:.2f} "
+              f"verifications/s, {measured.bcrypt.cpu_ms:.0f} ms CPU each")
     print()
-    for line in report.scenario_lines(measured.outcomes, measured.ceiling, measured.bcrypt_rate):
+    for line in report.scenario_lines(measured.outcomes, measured.ceiling, measured.bcrypt):
         print(line)
     print(report.LEGEND)
     print()

@@ -119,6 +119,8 @@ def walk_signed_in(page, base: str) -> None:
     shoot(page, "account-sessions")
     page.goto(base + "/account/password")
     shoot(page, "account-password")
+    page.goto(base + "/oauth2/logout")
+    shoot(page, "rp-logout-confirm")
     page.goto(base + "/logout")
     shoot(page, "logout")
     page.get_by_role("button", name="Sign out").click()

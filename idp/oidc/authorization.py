@@ -80,6 +80,7 @@ def next_step(data: dict, grant, session: Session | None, created_at: datetime) 
 
 
 def consent_step(prompts: set[str], grant, session: Session, created_at: datetime) -> str:
+    """Consent: always asked under prompt=consent, else unless remembered or first-party."""
     scopes = (grant.request.scope or "").split()
     client, user = grant.client, session.user
     if "consent" in prompts:
@@ -90,6 +91,7 @@ def consent_step(prompts: set[str], grant, session: Session, created_at: datetim
 
 
 def proceed(grant, created_at: datetime, pending_id: str | None) -> Response:
+    """Issue the code, answer prompt=none errors, or send the browser to sign-in/consent."""
     data = grant.request.payload.data
     session = current_browser_session()
     step = next_step(data, grant, session, created_at)
@@ -106,6 +108,7 @@ def proceed(grant, created_at: datetime, pending_id: str | None) -> Response:
 
 
 def issue_code(grant, session: Session, pending_id: str | None) -> Response:
+    """Close the pending request and redirect the code to the client."""
     grant.request.browser_session = session
     if pending_id:
         pending_requests.complete(pending_id)

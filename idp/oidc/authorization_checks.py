@@ -14,6 +14,7 @@ PROMPT_VALUES = ("none", "login", "consent", "select_account")
 
 
 def check_response_mode(data: dict) -> None:
+    """OAuth 2.0 Multiple Response Types 2.1: query or form_post only."""
     mode = data.get("response_mode")
     if mode is not None and mode not in RESPONSE_MODES:
         raise InvalidRequestError(f"Unsupported 'response_mode'; use one of: {', '.join(RESPONSE_MODES)}.")
@@ -35,18 +36,21 @@ LENGTH_LIMITS = {"nonce": 500, "state": 2000, "login_hint": 254, "ui_locales": 2
 
 
 def check_max_age(data: dict) -> None:
+    """OIDC Core 3.1.2.1: max_age is a non-negative number of seconds."""
     raw = str(data.get("max_age", "0"))
     if not raw.isdigit() or int(raw) > MAX_AGE_LIMIT:
         raise InvalidRequestError("'max_age' must be a non-negative integer of seconds.")
 
 
 def check_lengths(data: dict) -> None:
+    """Refuse values longer than can be stored with the code."""
     for name, limit in LENGTH_LIMITS.items():
         if len(str(data.get(name) or "")) > limit:
             raise InvalidRequestError(f"'{name}' is too long.")
 
 
 def check_claims_parameter(data: dict) -> None:
+    """OIDC Core 5.5: the claims parameter is a JSON object of objects."""
     parse_claims_parameter(data.get("claims"))
 
 

@@ -68,4 +68,5 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
 
 def register_client_auth(server) -> None:
+    """Add private_key_jwt to the server's client authentication methods."""
     server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT(leeway=30))

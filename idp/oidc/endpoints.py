@@ -23,52 +23,62 @@ def _json(body: dict, max_age: int = 300):
 
 @bp.get("/.well-known/openid-configuration")
 def openid_configuration():
+    """OIDC Discovery 1.0 4."""
     return _json(discovery.openid_configuration())
 
 
 @bp.get("/.well-known/oauth-authorization-server")
 def authorization_server_metadata():
+    """RFC 8414 3."""
     return _json(discovery.authorization_server_metadata())
 
 
 @bp.get("/oauth2/jwks")
 def jwks():
+    """The public signing keys (RFC 7517)."""
     # Short cache: a key published as `next` must reach relying parties before it signs.
     return _json(current_app.extensions["oidc"]["keys"].public_jwks(), max_age=60)
 
 
 @bp.route("/oauth2/authorize", methods=["GET", "POST"])
 def authorize():
+    """OIDC Core 3.1.2 (GET and form POST)."""
     return authorization.begin_authorization()
 
 
 @bp.get("/oauth2/authorize/resume/<request_id>")
 def resume(request_id: str):
+    """Continue a pending authorization request after sign-in or consent."""
     return authorization.resume_authorization(request_id)
 
 
 @bp.post("/oauth2/token")
 def token():
+    """RFC 6749 3.2."""
     return _server().create_token_response()
 
 
 @bp.post("/oauth2/introspect")
 def introspect():
+    """RFC 7662 2."""
     return _server().create_endpoint_response("introspection")
 
 
 @bp.post("/oauth2/revoke")
 def revoke():
+    """RFC 7009 2."""
     return _server().create_endpoint_response("revocation")
 
 
 @bp.route("/oauth2/userinfo", methods=["GET", "POST"])
 def userinfo_endpoint():
+    """OIDC Core 5.3."""
     return userinfo.userinfo_response()
 
 
 @bp.route("/oauth2/logout", methods=["GET", "POST"])
 def end_session():
+    """OpenID Connect RP-Initiated Logout 1.0."""
     try:
         req = _server().validate_endpoint_request("end_session")
     except OAuth2Error as error:
@@ -83,13 +93,16 @@ def end_session():
 
 @bp.post("/oauth2/register")
 def register_client():
+    """RFC 7591 3."""
     return _server().create_endpoint_response("client_registration")
 
 
 @bp.route("/oauth2/register/<client_id>", methods=["GET", "PUT", "DELETE"])
 def client_configuration(client_id: str):
+    """RFC 7592 2 (read, update, delete)."""
     return _server().create_endpoint_response("client_configuration")
 
 
 def registration_views() -> tuple:
+    """The registration views, for CSRF exemption."""
     return (register_client, client_configuration)

@@ -60,6 +60,7 @@ def tied_to_user(req: EndSessionRequest) -> bool:
 
 
 def confirm_form() -> LogoutConfirmForm:
+    """The confirmation form, pre-filled from the logout request on GET."""
     form = LogoutConfirmForm()
     if request.method == "GET":
         for name in CARRIED_PARAMETERS:

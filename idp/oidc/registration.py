@@ -9,16 +9,18 @@ from authlib.oidc.registration import ClientMetadataClaims as OIDCClientMetadata
 from authlib.oidc.rpinitiated import ClientMetadataClaims as LogoutClientMetadata
 from flask import current_app
 
-from idp.models import OAuthClient
+from idp.models import InitialAccessToken, OAuthClient, SessionKind
 from idp.oidc.discovery import openid_configuration
 from idp.security.secrets import new_token
 from idp.services import client_registration as registry
+from idp.services import sessions
 
 CLAIMS_CLASSES = [OAuthClientMetadata, OIDCClientMetadata, LogoutClientMetadata]
 NO_SECRET_METHODS = ("none", "private_key_jwt")
 
 
 def bearer(request) -> str | None:
+    """The bearer token of the Authorization header, or None."""
     scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
@@ -29,11 +31,13 @@ URI_LIMIT = 500
 
 
 def require_json_object(request) -> None:
+    """RFC 7591 3.1: the body must be a JSON object of metadata."""
     if not isinstance(request.payload.data, dict):
         raise InvalidClientMetadataError("The request body must be a JSON object.")
 
 
 def check_lengths(metadata: dict) -> None:
+    """Refuse values longer than their columns (never truncate)."""
     for name, limit in LENGTH_LIMITS.items():
         if len(str(metadata.get(name) or "")) > limit:
             raise InvalidClientMetadataError(f"{name} is too long.")
@@ -60,6 +64,22 @@ class OpenRegistration:
     """The credential of a registration when OPEN_CLIENT_REGISTRATION is on (no token needed)."""
 
 
+class AdminRegistration:
+    """The credential of a registration made with a platform admin's API session token."""
+
+    def __init__(self, user_id: str):
+        self.user_id = user_id
+
+
+def registration_credential(token: str | None):
+    """An initial access token, or (admin-only use) a platform admin's live API session token."""
+    initial = registry.find_initial_access_token(token)
+    if initial is not None:
+        return initial
+    session = sessions.find_live_session(token, kind=SessionKind.API)
+    return AdminRegistration(session.user_id) if session is not None and session.user.is_admin else None
+
+
 class ClientRegistration(ClientRegistrationEndpoint):
     def __init__(self, server=None):
         super().__init__(server, claims_classes=CLAIMS_CLASSES)
@@ -67,7 +87,7 @@ class ClientRegistration(ClientRegistrationEndpoint):
     def authenticate_token(self, request):
         if current_app.config["OPEN_CLIENT_REGISTRATION"]:
             return OpenRegistration()
-        return registry.find_initial_access_token(bearer(request))
+        return registration_credential(bearer(request))
 
     def extract_client_metadata(self, request) -> dict:
         require_json_object(request)
@@ -87,9 +107,10 @@ class ClientRegistration(ClientRegistrationEndpoint):
 
     def save_client(self, client_info: dict, client_metadata: dict, request) -> OAuthClient:
         credential = request.credential
-        initial = None if isinstance(credential, OpenRegistration) else credential
+        initial = credential if isinstance(credential, InitialAccessToken) else None
+        actor = credential.user_id if isinstance(credential, AdminRegistration) else None
         client, request.registration_token = registry.register_client(
-            client_metadata, client_info["client_id"], client_info["client_secret"], initial)
+            client_metadata, client_info["client_id"], client_info["client_secret"], initial, actor)
         return client
 
     def generate_client_registration_info(self, client: OAuthClient, request) -> dict:
@@ -156,5 +177,6 @@ class ClientConfiguration(ClientConfigurationEndpoint):
 
 
 def register_registration_endpoints(server) -> None:
+    """Register RFC 7591 registration and RFC 7592 configuration on the server."""
     server.register_endpoint(ClientRegistration)
     server.register_endpoint(ClientConfiguration)

@@ -19,6 +19,7 @@ def authorization_response(redirect_uri: str, params: list[tuple[str, str]], res
 
 
 def as_flask_response(result) -> Response:
+    """A Flask response from Authlib's (status, body, headers)."""
     status, body, headers = result
     response = make_response(body, status)
     for name, value in headers:
@@ -36,6 +37,7 @@ def error_response(error: OAuth2Error, response_mode: str | None = None) -> Resp
 
 
 def error_page(error: str, description: str, status: int = 400) -> Response:
+    """The HTML error page for an authorization request that cannot be answered by redirect."""
     body = render_template("oidc/error.html", error=error, description=description, request_id=g.get("request_id"))
     response = make_response(body, status)
     response.headers["Cache-Control"] = "no-store"
@@ -43,6 +45,7 @@ def error_page(error: str, description: str, status: int = 400) -> Response:
 
 
 def redirect_to(url: str) -> Response:
+    """A 302 to an interaction page, never cached."""
     response = redirect(url, code=302)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -41,5 +41,6 @@ def claims_for_scopes(scopes: list[str]) -> set[str]:
 
 
 def all_claims() -> list[str]:
+    """Every claim this provider can return (discovery `claims_supported`)."""
     return sorted({claim for claims in SCOPE_CLAIMS.values() for claim in claims}
                   | {"iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid"})

@@ -51,6 +51,7 @@ class AuthorizationServer(FlaskAuthorizationServer):
 
 
 def build_server(app: Flask) -> AuthorizationServer:
+    """The authorization server with its grants, client auth methods and endpoints."""
     server = AuthorizationServer(app, query_client=query_client)
     server.scopes_supported = list(SUPPORTED_SCOPES)
     register_client_auth(server)

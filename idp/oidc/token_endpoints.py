@@ -77,5 +77,6 @@ class TokenRevocation(RevocationEndpoint):
 
 
 def register_token_endpoints(server) -> None:
+    """Register introspection and revocation on the server."""
     server.register_endpoint(TokenIntrospection)
     server.register_endpoint(TokenRevocation)

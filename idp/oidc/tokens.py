@@ -29,10 +29,12 @@ class GrantContext:
 
 
 def key_store() -> KeyStore:
+    """This app's signing keys."""
     return current_app.extensions["oidc"]["keys"]
 
 
 def issuer() -> str:
+    """The configured issuer (never the Host header)."""
     return current_app.config["ISSUER"]
 
 

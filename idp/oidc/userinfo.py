@@ -52,12 +52,14 @@ class UserInfoProtector(ResourceProtector):
 
 
 def build_protector() -> UserInfoProtector:
+    """The resource protector for UserInfo, kept in app.extensions."""
     protector = UserInfoProtector()
     protector.register_token_validator(JWTAccessTokenValidator(realm=REALM))
     return protector
 
 
 def userinfo_response() -> Response:
+    """OIDC Core 5.3.2: the claims the token's scope and claims request allow."""
     protector: UserInfoProtector = current_app.extensions["oidc"]["userinfo"]
     try:
         token = protector.validate_request(["openid"], FlaskJsonRequest(request))
@@ -69,6 +71,7 @@ def userinfo_response() -> Response:
 
 
 def bearer_error(error: OAuth2Error) -> Response:
+    """RFC 6750 3: the error JSON with its WWW-Authenticate challenge."""
     status, body, headers = error()
     if isinstance(error, MissingAuthorizationError):
         body = {}  # RFC 6750 3.1: no error code when the request carried no credentials

@@ -35,6 +35,7 @@ def find_initial_access_token(token: str | None) -> InitialAccessToken | None:
 
 
 def find_by_registration_token(token: str | None) -> OAuthClient | None:
+    """The active client whose RFC 7592 registration access token this is, or None."""
     if not token:
         return None
     query = select(OAuthClient).where(OAuthClient.registration_access_token_hash == hash_token(token),
@@ -43,7 +44,7 @@ def find_by_registration_token(token: str | None) -> OAuthClient | None:
 
 
 def register_client(metadata: dict, client_id: str, client_secret: str | None,
-                    initial_token: InitialAccessToken | None) -> tuple[OAuthClient, str]:
+                    initial_token: InitialAccessToken | None, actor_user_id: str | None = None) -> tuple[OAuthClient, str]:
     """Create a client from validated metadata; returns it and its registration access token."""
     registration_token = new_token(32)
     client = OAuthClient(client_id=client_id, client_secret_hash=hash_client_secret(client_secret) if client_secret else None,
@@ -53,7 +54,8 @@ def register_client(metadata: dict, client_id: str, client_secret: str | None,
     if initial_token is not None:
         initial_token.used_at = utcnow()
     db.session.add(client)
-    audit.record("client.registered", target_type="client", target_id=client_id)
+    audit.record("client.registered", actor_user_id=actor_user_id or (initial_token.created_by if initial_token else None),
+                 target_type="client", target_id=client_id)
     db.session.flush()
     return client, registration_token
 

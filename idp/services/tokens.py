@@ -48,6 +48,7 @@ def consume_code(code: AuthorizationCode) -> bool:
 # -- access tokens (JWTs; a row per jti so revocation is honoured) --
 def record_access_token(client: OAuthClient, user: User | None, jti: str, scope: str, expires_at: datetime,
                         **binding) -> AccessToken:
+    """Record an issued access token by jti, so revocation is honoured on use."""
     row = AccessToken(jti=jti, oauth_client_id=client.id, user_id=user.id if user else None, scope=scope,
                       issued_at=utcnow(), expires_at=expires_at, **binding)
     db.session.add(row)
@@ -55,6 +56,7 @@ def record_access_token(client: OAuthClient, user: User | None, jti: str, scope:
 
 
 def find_access_token(jti: str | None) -> AccessToken | None:
+    """The record of access token `jti`, or None."""
     if not jti:
         return None
     return db.session.scalars(select(AccessToken).where(AccessToken.jti == jti)).first()
@@ -62,6 +64,7 @@ def find_access_token(jti: str | None) -> AccessToken | None:
 
 # -- refresh tokens (opaque, hashed, rotated on every use) --
 def create_refresh_token(client: OAuthClient, user: User, scope: str, **binding) -> str:
+    """Store a new refresh token (hash only); returns the raw token."""
     token = new_token(32)
     lifetime = current_app.config["REFRESH_TOKEN_LIFETIME"]
     now = utcnow()
@@ -71,6 +74,7 @@ def create_refresh_token(client: OAuthClient, user: User, scope: str, **binding)
 
 
 def find_refresh_token(token: str | None) -> RefreshToken | None:
+    """The refresh-token row behind `token` (any state), or None."""
     if not token:
         return None
     return db.session.scalars(select(RefreshToken).where(RefreshToken.token_hash == hash_token(token))).first()
@@ -116,6 +120,7 @@ def revoke_client_tokens(client: OAuthClient) -> int:
 
 
 def revoke_access_token(row: AccessToken) -> None:
+    """Revoke one access token."""
     if row.revoked_at is None:
         row.revoked_at = utcnow()
 

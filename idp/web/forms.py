@@ -19,8 +19,9 @@ def _email_field(label: str = "Email address") -> EmailField:
 class LoginForm(FlaskForm):
     email = EmailField("Email address", validators=[DataRequired(EMAIL_REQUIRED), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(PASSWORD_REQUIRED), Length(max=PASSWORD_MAX)])
-    request = HiddenField(validators=[Optional(), Length(max=100)])
-    next = HiddenField(validators=[Optional(), Length(max=2000)])
+    # Checked where used (find_pending, safe_next): a bad value is ignored, never a hidden form error.
+    request = HiddenField()
+    next = HiddenField()
     submit = SubmitField("Sign in")
 
 

@@ -259,3 +259,12 @@ def test_oversized_or_absurd_values_are_invalid_request_not_500(flow, user):
     for params in ({"max_age": "9" * 40}, {"nonce": "n" * 3000}, {"login_hint": "x" * 5000}):
         response = flow.authorize(**params)
         assert response.status_code == 302 and query_of(response.headers["Location"])["error"] == "invalid_request"
+
+
+def test_max_age_zero_forces_sign_in_once_then_issues(flow, user):
+    """OIDC Core 3.1.2.1: max_age=0 demands a sign-in for this request; the fresh sign-in then suffices."""
+    flow.sign_in(user)
+    response = flow.authorize(max_age="0")
+    request_id = query_of(response.headers["Location"])["request"]
+    flow.sign_in(user)
+    assert "code" in query_of(flow.client.get(f"/oauth2/authorize/resume/{request_id}").headers["Location"])

@@ -44,7 +44,7 @@ def test_code_flow_with_authlib_client_and_verified_id_token(oidc_server, live_r
     assert claims["nonce"] == "nonce-live" and claims["sub"] == user.subject and claims["sid"]
     assert {"exp", "iat", "auth_time", "at_hash", "amr", "acr"} <= set(claims)
     access = jwt.decode(token["access_token"], keys, algorithms=["RS256"])
-    assert access.header["typ"] == "at+jwt" and access.claims["client_id"] == live_rp.client_id
+    assert access.header["typ"] == "at+jwt" and access.header["kid"] and access.claims["client_id"] == live_rp.client_id
     assert {"iss", "sub", "aud", "scope", "exp", "iat", "jti"} <= set(access.claims)
     userinfo = session.get(metadata["userinfo_endpoint"], timeout=5).json()
     assert userinfo["sub"] == user.subject and userinfo["email"] == "ada@example.com"

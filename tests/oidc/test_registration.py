@@ -77,3 +77,18 @@ def test_malformed_registration_is_invalid_client_metadata(client, initial_token
     """RFC 7591 3.2.2: a body that is not valid client metadata is a 400 invalid_client_metadata."""
     response = client.post("/oauth2/register", json=body, headers={"Authorization": f"Bearer {initial_token}"})
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_client_metadata"
+
+
+def test_platform_admin_api_token_may_register_but_not_a_member(client, factories, app):
+    """Admin-only use: a platform admin's API session token registers a client; a member's does not."""
+    from idp.extensions import db
+    from idp.models import User
+    from idp.services.sessions import create_session
+
+    admin, member = factories.user(is_admin=True), factories.user()
+    with app.app_context():
+        _, admin_token = create_session(db.session.get(User, admin.id))
+        _, member_token = create_session(db.session.get(User, member.id))
+        db.session.commit()
+    assert register(client, member_token).get_json()["error"] == "access_denied"
+    assert register(client, admin_token).status_code == 201

@@ -82,3 +82,20 @@ def test_wrong_method_on_token_endpoint_is_oauth_json(client):
     """RFC 6749 5.2 format even for a 405 on the token endpoint (never the API envelope)."""
     response = client.get("/oauth2/token")
     assert response.status_code == 405 and response.get_json()["error"] == "invalid_request"
+
+
+def test_public_client_revokes_its_refresh_token_with_client_id(flow, factories):
+    """RFC 7009 2.1: a public client identifies itself with client_id (auth method none) to revoke."""
+    user = factories.user()
+    flow.rp = factories.client(secret=None, token_endpoint_auth_method="none", first_party=True,
+                               redirect_uris=["https://rp.example/callback"])
+    flow.sign_in(user)
+    code = flow.code(scope="openid offline_access")
+    tokens = flow.client.post("/oauth2/token", data={
+        "grant_type": "authorization_code", "code": code, "client_id": flow.rp.client_id,
+        "redirect_uri": "https://rp.example/callback", "code_verifier": flow.verifier}).get_json()
+    response = flow.client.post("/oauth2/revoke", data={"token": tokens["refresh_token"], "client_id": flow.rp.client_id})
+    assert response.status_code == 200
+    again = flow.client.post("/oauth2/token", data={"grant_type": "refresh_token", "client_id": flow.rp.client_id,
+                                                    "refresh_token": tokens["refresh_token"]})
+    assert again.get_json()["error"] == "invalid_grant"

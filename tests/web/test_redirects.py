@@ -52,3 +52,10 @@ def test_account_pages_send_visitors_to_sign_in_and_back(client, factories):
     response = client.get("/account/sessions")
     assert response.status_code == 302
     assert response.headers["Location"] == "/login?next=/account/sessions"
+
+
+def test_overlong_next_is_ignored_not_an_error(client, factories):
+    """A `next` longer than 2000 characters is dropped; sign-in still works and lands on /account."""
+    user = factories.user()
+    response = sign_in(client, user.email, next_path="/a" * 1500)
+    assert response.status_code == 302 and response.headers["Location"] == "/account"

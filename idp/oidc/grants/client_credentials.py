@@ -12,6 +12,7 @@ USER_ONLY_SCOPES = {"openid", "offline_access", "profile", "email", "phone", "ad
 
 
 def machine_scopes(client) -> list[str]:
+    """The client's scopes that make sense without an end user."""
     return [s for s in client.scopes if s not in USER_ONLY_SCOPES]
 
 
