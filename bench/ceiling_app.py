@@ -5,7 +5,11 @@ with joserfc using the app's own signing key from KEYS_DIR (same alg, same kid, 
 as a real client_credentials token) and answers like RFC 6749 section 5.1. No database, no
 framework extensions: whatever our endpoint costs above this is the price of its features.
 
-Environment: KEYS_DIR; BENCH_CLAIMS (JSON payload of a real access token to copy the shape of) and
+POST /oauth2/token-persisted does the same and also records the token's jti in `access_tokens`
+with one plain psycopg INSERT and COMMIT (a connection per thread, no ORM): the least that
+persisting every token, as the app does for revocation, can cost.
+
+Environment: KEYS_DIR; DATABASE_URL (for the persisted variant); BENCH_CLAIMS (JSON payload of a real access token to copy the shape of) and
 BENCH_JOSE_HEADER (its JOSE header), both optional; BENCH_CLIENT_ID / BENCH_CLIENT_SECRET.
 """
 from __future__ import annotations
@@ -15,7 +19,10 @@ import hmac
 import json
 import os
 import secrets
+import threading
 import time
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 from flask import Flask, jsonify, request
@@ -78,6 +85,36 @@ def basic_credentials() -> tuple[str, str] | None:
     return client_id, secret
 
 
+class JtiRecorder:
+    """Inserts one access_tokens row per token over a per-thread psycopg connection."""
+
+    SQL = ("INSERT INTO access_tokens (id, jti, oauth_client_id, scope, issued_at, expires_at) "
+           "VALUES (%s, %s, %s, %s, %s, %s)")
+
+    def __init__(self, url: str, client_id: str):
+        self.url = url
+        self.client_id = client_id
+        self._local = threading.local()
+        with self._connect() as connection:
+            row = connection.execute("SELECT id FROM oauth_clients WHERE client_id = %s", (client_id,)).fetchone()
+        self.client_pk = row[0] if row else None
+
+    def _connect(self):
+        import psycopg
+
+        return psycopg.connect(self.url)
+
+    def record(self, claims: dict) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._connect()
+        issued = datetime.fromtimestamp(claims.get("iat", time.time()), timezone.utc).replace(tzinfo=None)
+        expires = datetime.fromtimestamp(claims.get("exp", time.time()), timezone.utc).replace(tzinfo=None)
+        connection.execute(self.SQL, (str(uuid.uuid4()), claims.get("jti") or secrets.token_urlsafe(16),
+                                      self.client_pk, claims.get("scope", ""), issued, expires))
+        connection.commit()
+
+
 def create_app() -> Flask:
     app = Flask(__name__)
     template = claims_template()
@@ -87,16 +124,29 @@ def create_app() -> Flask:
     expected = (os.environ.get("BENCH_CLIENT_ID", "acme-portal-001"),
                 os.environ.get("BENCH_CLIENT_SECRET", "acme_secret_portal_2024"))
     ttl = int(template.get("exp", 0)) - int(template.get("iat", 0)) or DEFAULT_TTL
+    recorder = JtiRecorder(os.environ["DATABASE_URL"], expected[0]) if os.environ.get("DATABASE_URL") else None
 
     @app.post("/oauth2/token")
     def token():
+        return issue(persist=False)
+
+    @app.post("/oauth2/token-persisted")
+    def token_persisted():
+        if recorder is None:
+            return jsonify(error="server_error", error_description="DATABASE_URL is not set"), 500
+        return issue(persist=True)
+
+    def issue(persist: bool):
         given = basic_credentials()
         if given is None or not (hmac.compare_digest(given[0], expected[0])
                                  & hmac.compare_digest(given[1], expected[1])):
             return jsonify(error="invalid_client"), 401
         if request.form.get("grant_type") != "client_credentials":
             return jsonify(error="unsupported_grant_type"), 400
-        access_token = jwt.encode(header, fresh_claims(template), key)
+        claims = fresh_claims(template)
+        access_token = jwt.encode(header, claims, key)
+        if persist:
+            recorder.record(claims)
         body = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}
         if template.get("scope"):
             body["scope"] = template["scope"]

@@ -22,23 +22,34 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "BELOW TARGET"
 
 
-def scenario_lines(outcomes: list[Outcome], ceiling: Outcome | None, bcrypt: BcryptRate | None) -> list[str]:
+TOKEN_SCENARIOS = ("client_credentials", "refresh_token")
+
+
+def scenario_lines(outcomes: list[Outcome], ceilings: list[Outcome], bcrypt: BcryptRate | None) -> list[str]:
+    """One line per scenario; ratios against the plain ceiling (ceilings[0]) and, for token grants
+    that persist one token row, against the ceiling that also INSERTs one (ceilings[1])."""
+    ceiling = ceilings[0] if ceilings else None
+    persisted = ceilings[1] if len(ceilings) > 1 else None
     lines = [f"{'scenario':<30}{'rate':>17}{'p50':>10}{'p99':>10}{'errors':>7}{'CPU ms app+db':>17}  ratio / target"]
-    for outcome in ([ceiling] if ceiling else []) + outcomes:
+    for outcome in ceilings + outcomes:
         if outcome.unavailable:
             lines.append(f"{outcome.name:<30}unavailable: {outcome.unavailable}")
             continue
         result = outcome.result
         line = (f"{outcome.name:<30}{outcome.rate:>9.1f} {outcome.unit:<7}{_ms(result.p50):>10}"
                 f"{_ms(result.p99):>10}{outcome.error_count:>7}{_cpu(outcome):>17}  ")
-        lines.append(line + _ratios(outcome, ceiling, bcrypt))
+        if outcome in ceilings:
+            lines.append(line + ("(the ceiling: 100%)" if outcome is ceiling else _ratios(outcome, ceiling, None)))
+            continue
+        text = _ratios(outcome, ceiling, bcrypt)
+        if outcome.name in TOKEN_SCENARIOS and persisted and persisted.rate and not persisted.unavailable:
+            text += f"; {outcome.rate / persisted.rate:.1%} of ceiling + INSERT"
+        lines.append(line + text)
     return lines
 
 
 def _ratios(outcome: Outcome, ceiling: Outcome | None, bcrypt: BcryptRate | None) -> str:
     notes = []
-    if outcome is ceiling:
-        return "(the ceiling: 100%)"
     if ceiling and ceiling.rate and not ceiling.unavailable:
         ratio = outcome.rate / ceiling.rate
         target = CEILING_TARGETS.get(outcome.name)

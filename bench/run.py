@@ -23,7 +23,7 @@ from bench import prepare as preparing  # noqa: E402
 from bench import report  # noqa: E402
 from bench.bcrypt_rate import BcryptRate, measure_bcrypt_rate  # noqa: E402
 from bench.probe import CLIENT_ID, CLIENT_SECRET, Unavailable, client_credentials_token, jose_parts  # noqa: E402
-from bench.scenarios import APP_SCENARIOS, CEILING_SCENARIO, Context, Load, Outcome, run_scenario  # noqa: E402
+from bench.scenarios import APP_SCENARIOS, CEILING_SCENARIOS, Context, Load, Outcome, run_scenario  # noqa: E402
 from bench.server import ROOT, GunicornServer, MemorySampler, free_port  # noqa: E402
 
 
@@ -50,7 +50,7 @@ class Measurements:
     """Everything one run measured, for the report."""
 
     outcomes: list[Outcome]
-    ceiling: Outcome
+    ceilings: list[Outcome]
     bcrypt: BcryptRate | None
     sampler: MemorySampler
     sample_token: str | None
@@ -65,7 +65,7 @@ def selected(args) -> list:
 def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) -> Measurements:
     """The ceiling, then every app scenario, against two gunicorns; the app's memory sampled throughout.
 
-    Each rate is compared with a figure measured just before it (the ceiling right before
+    Each rate is compared with a figure measured just before it (the ceilings right before
     client_credentials, raw bcrypt right before login), so a machine whose load drifts during the
     run skews the ratios as little as possible.
     """
@@ -82,9 +82,11 @@ def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) 
                                args, "ceiling")
         with ceiling_server:
             ceiling_server.start("/")
-            _say("ceiling")
             ceiling_ctx = Context(ceiling_server.url, ceiling_server.env, state_dir, server_pids=ceiling_server.pids)
-            ceiling = run_scenario(CEILING_SCENARIO, ceiling_ctx, load)
+            ceilings = []
+            for scenario in CEILING_SCENARIOS:
+                _say(scenario.name)
+                ceilings.append(run_scenario(scenario, ceiling_ctx, load))
             outcomes, bcrypt = [], None
             for scenario in selected(args):
                 if scenario.name == "password login":
@@ -94,7 +96,7 @@ def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) 
                 outcomes.append(run_scenario(scenario, ctx, load))
         sampler.stop()
     loadavg.append(_loadavg())
-    return Measurements(outcomes, ceiling, bcrypt, sampler, sample_token, loadavg=loadavg)
+    return Measurements(outcomes, ceilings, bcrypt, sampler, sample_token, loadavg=loadavg)
 
 
 def sample_client_credentials(ctx: Context) -> str | None:
@@ -181,7 +183,7 @@ def print_report(args, load: Load, prepared: preparing.Preparation, measured: Me
         print(f"raw bcrypt at cost {preparing.BCRYPT_COST}, 2 processes: {measured.bcrypt.per_second:.2f} "
               f"verifications/s, {measured.bcrypt.cpu_ms:.0f} ms CPU each")
     print()
-    for line in report.scenario_lines(measured.outcomes, measured.ceiling, measured.bcrypt):
+    for line in report.scenario_lines(measured.outcomes, measured.ceilings, measured.bcrypt):
         print(line)
     print(report.LEGEND)
     print()

@@ -184,5 +184,18 @@ APP_SCENARIOS = [
     Scenario("password login", "/api/v1/auth/login", _check_login, script="login.lua"),
 ]
 
-CEILING_SCENARIO = Scenario("ceiling (joserfc sign, no DB)", "/oauth2/token",
-                            lambda ctx: None, script="client_credentials.lua")
+def _check_ceiling(path: str) -> Callable[[Context], None]:
+    def check(ctx: Context) -> None:
+        answer = probe.call(ctx.base_url, "POST", path, {"Authorization": f"Basic {probe.BASIC}",
+                            "Content-Type": "application/x-www-form-urlencoded"}, "grant_type=client_credentials")
+        if answer.status != 200:
+            raise probe.Unavailable(f"POST {path}: {answer.describe()}")
+    return check
+
+
+CEILING_SCENARIOS = [
+    Scenario("ceiling (joserfc sign, no DB)", "/oauth2/token", _check_ceiling("/oauth2/token"),
+             script="client_credentials.lua"),
+    Scenario("ceiling + jti INSERT (psycopg)", "/oauth2/token-persisted", _check_ceiling("/oauth2/token-persisted"),
+             script="client_credentials.lua", extra_env=lambda ctx: {"BENCH_TOKEN_PATH": "/oauth2/token-persisted"}),
+]

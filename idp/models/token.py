@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from idp.extensions import db
 from idp.models.base import IdMixin, UTCDateTime, utcnow
 from idp.models.client import OAuthClient
+from idp.models.session import Session, SessionStatus
 from idp.models.user import User
 
 
@@ -42,8 +43,15 @@ class _IssuedToken(IdMixin, TokenMixin):
     def is_expired(self) -> bool:
         return utcnow() >= self.expires_at
 
+    def session_revoked(self) -> bool:
+        """The SSO session this token was issued under was ended on purpose (logout, revocation).
+
+        An idle-expired session does not count: tokens outlive the browser's idle window.
+        """
+        return self.session is not None and self.session.status == SessionStatus.REVOKED.value
+
     def is_revoked(self) -> bool:
-        return self.revoked_at is not None
+        return self.revoked_at is not None or self.session_revoked()
 
     def get_user(self) -> User | None:
         return self.user
@@ -60,6 +68,8 @@ class AccessToken(_IssuedToken, db.Model):
 
     client: Mapped[OAuthClient] = relationship()
     user: Mapped[User | None] = relationship()
+    session: Mapped[Session | None] = relationship(primaryjoin="foreign(AccessToken.session_id) == Session.id",
+                                                   viewonly=True)
 
 
 class RefreshToken(_IssuedToken, db.Model):
@@ -75,9 +85,11 @@ class RefreshToken(_IssuedToken, db.Model):
 
     client: Mapped[OAuthClient] = relationship()
     user: Mapped[User | None] = relationship()
+    session: Mapped[Session | None] = relationship(primaryjoin="foreign(RefreshToken.session_id) == Session.id",
+                                                   viewonly=True)
 
     def is_revoked(self) -> bool:
-        return self.revoked_at is not None or self.rotated_at is not None
+        return self.revoked_at is not None or self.rotated_at is not None or self.session_revoked()
 
 
 class InitialAccessToken(IdMixin, db.Model):

@@ -21,6 +21,8 @@ def list_keys() -> None:
     """Show every key: kid, alg, state, timestamps, and whether the JWKS publishes it."""
     store = _store()
     published = {k.kid for k in store.published()}
+    if not store.keys():
+        click.echo(f"no keys in {store.directory}; make them with `flask keys ensure`")
     for key in store.keys():
         info = key.describe()
         click.echo(f"{info['kid']}  {info['alg']}  {info['state']:<8} published={'yes' if key.kid in published else 'no'}"

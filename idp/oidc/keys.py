@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -99,7 +100,12 @@ class KeyStore:
         entries = json.loads(path.read_text()).get("keys", [])
         loaded = []
         for entry in entries:
-            pem = (self.directory / f"{entry['kid']}.pem").read_bytes()
+            try:
+                pem = (self.directory / f"{entry['kid']}.pem").read_bytes()
+            except OSError:
+                # One unreadable key must not take down signing with the others.
+                logging.getLogger(__name__).error("signing key file for kid %s is missing or unreadable", entry["kid"])
+                continue
             key_cls = RSAKey if entry["alg"] == "RS256" else ECKey
             key = key_cls.import_key(pem, {"kid": entry["kid"], "alg": entry["alg"], "use": "sig"})
             loaded.append(SigningKey(entry["kid"], entry["alg"], entry["state"], _parse(entry["created_at"]),

@@ -1,5 +1,8 @@
 """The authorization endpoint: validation, sign-in and consent hand-offs, codes, responses."""
-from urllib.parse import urlencode
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import time_machine
 
 from tests.oidc.conftest import REDIRECT_URI, query_of
 
@@ -89,10 +92,6 @@ def test_pending_request_exposes_what_login_and_consent_pages_need(flow, app):
 
 def test_get_pending_unknown_or_expired_raises_not_found(flow, app):
     """An unknown or expired pending id raises NotFound; the resume URL shows an HTML page."""
-    import time_machine
-    import pytest
-    from datetime import datetime, timedelta, timezone
-
     from idp.errors import NotFound
     from idp.services.authorization_requests import get_pending
 
@@ -146,8 +145,6 @@ def test_prompt_login_forces_fresh_sign_in_then_resume_issues(flow, user):
 
 def test_max_age_exceeded_requires_sign_in_and_auth_time_is_reported(flow, user):
     """OIDC Core 3.1.2.1: an older sign-in than max_age forces login; auth_time is in the ID token."""
-    from datetime import timedelta
-
     from idp.models import utcnow
 
     flow.sign_in(user, auth_time=utcnow() - timedelta(minutes=10))
@@ -157,8 +154,6 @@ def test_max_age_exceeded_requires_sign_in_and_auth_time_is_reported(flow, user)
 
 def test_max_age_with_prompt_none_is_login_required(flow, user):
     """OIDC Core 3.1.2.1/3.1.2.6: a stale session under max_age with prompt=none -> login_required."""
-    from datetime import timedelta
-
     from idp.models import utcnow
 
     flow.sign_in(user, auth_time=utcnow() - timedelta(minutes=10))

@@ -112,3 +112,25 @@ def test_demo_client_through_hosted_login_and_consent(client, app):
     token = client.post("/oauth2/token", headers=basic_auth("acme-portal-001", "acme_secret_portal_2024"), data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": callback, "code_verifier": verifier})
     assert token.status_code == 200 and {"access_token", "id_token", "refresh_token"} <= set(token.get_json())
+
+
+def test_two_app_instances_share_requests_codes_and_keys(make_app, factories):
+    """Scale-out: a request started on one node resumes, redeems and rotates keys on another."""
+    from tests.oidc.conftest import Flow
+
+    node_a, node_b = make_app(), make_app()
+    rp = factories.client(redirect_uris=[REDIRECT_URI], first_party=True)
+    user = factories.user()
+    flow_a = Flow(node_a, node_a.test_client(), rp)
+    request_id = query_of(flow_a.authorize().headers["Location"])["request"]
+    flow_b = Flow(node_b, node_b.test_client(), rp, verifier=flow_a.verifier)
+    flow_b.sign_in(user)
+    code = query_of(flow_b.client.get(f"/oauth2/authorize/resume/{request_id}").headers["Location"])["code"]
+    tokens = flow_a.exchange(code).get_json()
+    node_b.extensions["oidc"]["keys"].generate("RS256")
+    _, promoted = node_b.extensions["oidc"]["keys"].rotate("RS256")
+    with node_a.app_context():
+        assert node_a.extensions["oidc"]["keys"].signing_key("RS256").kid == promoted["kid"]
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert flow_a.client.get("/oauth2/userinfo", headers=bearer).status_code == 200
+    assert flow_b.client.get("/oauth2/userinfo", headers=bearer).status_code == 200

@@ -145,3 +145,12 @@ def test_production_lets_the_keys_command_load_the_app(tmp_path, monkeypatch):
                       "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     result = app.test_cli_runner().invoke(args=["keys", "ensure"])
     assert result.exit_code == 0 and app.extensions["oidc"]["keys"].signing_key("RS256") is not None
+
+
+def test_missing_key_file_is_skipped_not_fatal(store):
+    """A key whose file vanished is left out (and logged); the others keep signing."""
+    store.ensure()
+    es_kid = store.signing_key("ES256").kid
+    (store.directory / f"{es_kid}.pem").unlink()
+    os.utime(store.directory / "metadata.json", ns=(1, 1))
+    assert store.signing_key("ES256") is None and store.signing_key("RS256") is not None

@@ -61,3 +61,24 @@ def test_organizations_scope_lists_memberships(flow, user, client, factories):
     token = flow.tokens(scope="openid organizations")["access_token"]
     body = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {token}"}).get_json()
     assert body["organizations"] == [{"id": org.id, "name": "Acme", "role": "admin"}]
+
+
+def test_tokens_die_with_a_revoked_session_but_outlive_an_idle_one(flow, user, client, app):
+    """A session ended on purpose (any logout path) kills its tokens; an idle-expired one does not."""
+    from datetime import datetime, timedelta, timezone
+
+    import time_machine
+
+    from idp.extensions import db
+    from idp.models import Session, utcnow
+
+    session_id = flow.sign_in(user)
+    tokens = flow.tokens(scope="openid offline_access")
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    with time_machine.travel(datetime.now(timezone.utc) + timedelta(minutes=20)):
+        assert client.get("/oauth2/userinfo", headers=bearer).status_code == 200
+    with app.app_context():
+        db.session.get(Session, session_id).revoke(utcnow())
+        db.session.commit()
+    assert client.get("/oauth2/userinfo", headers=bearer).status_code == 401
+    assert flow.refresh(tokens["refresh_token"]).get_json()["error"] == "invalid_grant"

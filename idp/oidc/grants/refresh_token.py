@@ -19,7 +19,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
         """RFC 9700 4.14.2: a token already exchanged is reuse; the whole family is revoked."""
         row = token_records.find_refresh_token(refresh_token)
-        if row is None or row.revoked_at is not None or row.is_expired():
+        if row is None or row.revoked_at is not None or row.is_expired() or row.session_revoked():
             return None
         if row.rotated_at is not None:
             revoke_family_after_reuse(row)
