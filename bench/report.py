@@ -75,11 +75,13 @@ LEGEND = ("CPU ms app+db: CPU time per request (per flow for the code flow) spen
           "ceiling's, a ratio that background load on the machine disturbs less than the rate.")
 
 
-def memory_line(peak_rss_kib: int, peak_pss_kib: int, processes: int) -> str:
+def memory_line(peak_rss_kib: int, peak_pss_kib: int, processes: int, by_pid: dict[int, int]) -> str:
+    """The summed peak, and each process's own peak (master first: it has the lowest pid)."""
     rss_mib = peak_rss_kib / 1024
+    each = " + ".join(f"{by_pid[pid] / 1024:.0f}" for pid in sorted(by_pid))
     return (f"memory under load: peak RSS of gunicorn master + workers ({processes} processes) = "
-            f"{rss_mib:.1f} MiB (PSS {peak_pss_kib / 1024:.1f} MiB); target < {RSS_TARGET_MIB} MiB: "
-            f"{_verdict(rss_mib < RSS_TARGET_MIB)}")
+            f"{rss_mib:.1f} MiB (per process {each} MiB; PSS {peak_pss_kib / 1024:.1f} MiB); "
+            f"target < {RSS_TARGET_MIB} MiB: {_verdict(rss_mib < RSS_TARGET_MIB)}")
 
 
 def sql_lines(counts: dict | str) -> list[str]:

@@ -63,7 +63,7 @@ def selected(args) -> list:
 
 
 def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) -> Measurements:
-    """The ceiling, then every app scenario, against two gunicorns; the app's memory sampled throughout.
+    """The ceilings, then every app scenario, against two gunicorns; the app's memory sampled throughout.
 
     Each rate is compared with a figure measured just before it (the ceilings right before
     client_credentials, raw bcrypt right before login), so a machine whose load drifts during the
@@ -78,25 +78,36 @@ def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) 
         ctx = Context(app.url, prepared.env, state_dir, server_pids=app.pids, database=preparing.DATABASE,
                       cookie=prepared.fixtures["cookie"])
         sample_token = sample_client_credentials(ctx)
-        ceiling_server = serve("bench.ceiling_app:app", ceiling_env(prepared.env, sample_token), state_dir,
-                               args, "ceiling")
-        with ceiling_server:
-            ceiling_server.start("/")
-            ceiling_ctx = Context(ceiling_server.url, ceiling_server.env, state_dir, server_pids=ceiling_server.pids)
-            ceilings = []
-            for scenario in CEILING_SCENARIOS:
-                _say(scenario.name)
-                ceilings.append(run_scenario(scenario, ceiling_ctx, load))
-            outcomes, bcrypt = [], None
-            for scenario in selected(args):
-                if scenario.name == "password login":
-                    _say("raw bcrypt")
-                    bcrypt = measure_bcrypt_rate(preparing.BCRYPT_COST)
-                _say(scenario.name)
-                outcomes.append(run_scenario(scenario, ctx, load))
+        ceilings = run_ceilings(ceiling_env(prepared.env, sample_token), state_dir, args, load)
+        outcomes, bcrypt = run_app_scenarios(ctx, args, load)
         sampler.stop()
     loadavg.append(_loadavg())
     return Measurements(outcomes, ceilings, bcrypt, sampler, sample_token, loadavg=loadavg)
+
+
+def run_ceilings(env: dict, state_dir: Path, args, load: Load) -> list[Outcome]:
+    """Both ceiling variants, on their own gunicorn with the same command line as the app's."""
+    server = serve("bench.ceiling_app:app", env, state_dir, args, "ceiling")
+    with server:
+        server.start("/")
+        ctx = Context(server.url, env, state_dir, server_pids=server.pids, database=preparing.DATABASE)
+        outcomes = []
+        for scenario in CEILING_SCENARIOS:
+            _say(scenario.name)
+            outcomes.append(run_scenario(scenario, ctx, load))
+        return outcomes
+
+
+def run_app_scenarios(ctx: Context, args, load: Load) -> tuple[list[Outcome], BcryptRate | None]:
+    """The selected app scenarios in order; raw bcrypt is measured right before the login."""
+    outcomes, bcrypt = [], None
+    for scenario in selected(args):
+        if scenario.name == "password login":
+            _say("raw bcrypt")
+            bcrypt = measure_bcrypt_rate(preparing.BCRYPT_COST)
+        _say(scenario.name)
+        outcomes.append(run_scenario(scenario, ctx, load))
+    return outcomes, bcrypt
 
 
 def sample_client_credentials(ctx: Context) -> str | None:
@@ -162,6 +173,9 @@ def main() -> int:
         print_report(args, load, prepared, measured)
         print(f"\ntotal bench time {time.monotonic() - started:.0f}s; state in {state_dir}"
               + ("" if args.keep else " (removed)"))
+    except RuntimeError as exc:
+        print(f"bench stopped: {exc}", file=sys.stderr)
+        return 1
     finally:
         if not args.keep:
             shutil.rmtree(state_dir, ignore_errors=True)
@@ -188,7 +202,7 @@ def print_report(args, load: Load, prepared: preparing.Preparation, measured: Me
     print(report.LEGEND)
     print()
     sampler = measured.sampler
-    print(report.memory_line(sampler.peak_rss_kib, sampler.peak_pss_kib, sampler.processes))
+    print(report.memory_line(sampler.peak_rss_kib, sampler.peak_pss_kib, sampler.processes, sampler.peak_rss_by_pid))
     for line in report.sql_lines(measured.sql):
         print(line)
 

@@ -116,6 +116,7 @@ class MemorySampler:
         self.peak_rss_kib = 0
         self.peak_pss_kib = 0
         self.processes = 0
+        self.peak_rss_by_pid: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -127,6 +128,8 @@ class MemorySampler:
     def sample(self) -> None:
         pids = self.server.pids()
         totals = [memory_kib(pid) for pid in pids]
+        for pid, (rss, _) in zip(pids, totals):
+            self.peak_rss_by_pid[pid] = max(self.peak_rss_by_pid.get(pid, 0), rss)
         self.processes = max(self.processes, len(pids))
         self.peak_rss_kib = max(self.peak_rss_kib, sum(rss for rss, _ in totals))
         self.peak_pss_kib = max(self.peak_pss_kib, sum(pss for _, pss in totals))

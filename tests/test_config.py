@@ -58,3 +58,14 @@ def test_postgres_settings_build_database_url(monkeypatch):
     monkeypatch.setenv("POSTGRES_DB", "idp")
     url = load_settings().values["SQLALCHEMY_DATABASE_URI"]
     assert url == "postgresql://authy2:pw@db:5432/idp"
+
+
+def test_env_example_lists_every_setting():
+    """.env.example names every environment variable the config reads, so operators see them all."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    read = set(re.findall(r'_(?:env|int|bool|list)\("([A-Z0-9_]+)"', (root / "idp/config.py").read_text()))
+    listed = set(re.findall(r"^([A-Z0-9_]+)=", (root / ".env.example").read_text(), re.M))
+    assert read - listed == set()
