@@ -115,46 +115,48 @@ class JtiRecorder:
         connection.commit()
 
 
-def create_app() -> Flask:
-    app = Flask(__name__)
-    template = claims_template()
-    header = json.loads(os.environ.get("BENCH_JOSE_HEADER") or '{"alg": "RS256"}')
-    key = load_signing_key(os.environ["KEYS_DIR"], header.get("kid"))
-    header.setdefault("kid", key.kid)
-    expected = (os.environ.get("BENCH_CLIENT_ID", "acme-portal-001"),
-                os.environ.get("BENCH_CLIENT_SECRET", "acme_secret_portal_2024"))
-    ttl = int(template.get("exp", 0)) - int(template.get("iat", 0)) or DEFAULT_TTL
-    recorder = JtiRecorder(os.environ["DATABASE_URL"], expected[0]) if os.environ.get("DATABASE_URL") else None
+class TokenIssuer:
+    """The ceiling's whole token endpoint: check Basic auth, sign, optionally record the jti."""
 
-    @app.post("/oauth2/token")
-    def token():
-        return issue(persist=False)
+    def __init__(self):
+        self.template = claims_template()
+        self.header = json.loads(os.environ.get("BENCH_JOSE_HEADER") or '{"alg": "RS256"}')
+        self.key = load_signing_key(os.environ["KEYS_DIR"], self.header.get("kid"))
+        self.header.setdefault("kid", self.key.kid)
+        self.expected = (os.environ.get("BENCH_CLIENT_ID", "acme-portal-001"),
+                         os.environ.get("BENCH_CLIENT_SECRET", "acme_secret_portal_2024"))
+        self.ttl = int(self.template.get("exp", 0)) - int(self.template.get("iat", 0)) or DEFAULT_TTL
+        url = os.environ.get("DATABASE_URL")
+        self.recorder = JtiRecorder(url, self.expected[0]) if url else None
 
-    @app.post("/oauth2/token-persisted")
-    def token_persisted():
-        if recorder is None:
-            return jsonify(error="server_error", error_description="DATABASE_URL is not set"), 500
-        return issue(persist=True)
-
-    def issue(persist: bool):
+    def issue(self, persist: bool):
         given = basic_credentials()
-        if given is None or not (hmac.compare_digest(given[0], expected[0])
-                                 & hmac.compare_digest(given[1], expected[1])):
+        if given is None or not (hmac.compare_digest(given[0], self.expected[0])
+                                 & hmac.compare_digest(given[1], self.expected[1])):
             return jsonify(error="invalid_client"), 401
         if request.form.get("grant_type") != "client_credentials":
             return jsonify(error="unsupported_grant_type"), 400
-        claims = fresh_claims(template)
-        access_token = jwt.encode(header, claims, key)
+        if persist and self.recorder is None:
+            return jsonify(error="server_error", error_description="DATABASE_URL is not set"), 500
+        claims = fresh_claims(self.template)
+        access_token = jwt.encode(self.header, claims, self.key)
         if persist:
-            recorder.record(claims)
-        body = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}
-        if template.get("scope"):
-            body["scope"] = template["scope"]
+            self.recorder.record(claims)
+        body = {"access_token": access_token, "token_type": "Bearer", "expires_in": self.ttl}
+        if self.template.get("scope"):
+            body["scope"] = self.template["scope"]
         response = jsonify(body)
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
         return response
 
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    issuer = TokenIssuer()
+    app.add_url_rule("/oauth2/token", "token", lambda: issuer.issue(persist=False), methods=["POST"])
+    app.add_url_rule("/oauth2/token-persisted", "token_persisted", lambda: issuer.issue(persist=True),
+                     methods=["POST"])
     return app
 
 

@@ -1,7 +1,7 @@
 """The measured scenarios: how each is checked, what wrk script drives it, what rate it reports."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 

@@ -18,7 +18,7 @@ class GunicornServer:
     """One gunicorn master with its workers, on 127.0.0.1:`port`, logging to `log_path`."""
 
     def __init__(self, app_spec: str, port: int, env: dict, log_path: Path, *, workers: int = 2,
-                 worker_class: str = "gthread", threads: int = 4):
+                 worker_class: str = "sync", threads: int = 4):
         self.app_spec = app_spec
         self.port = port
         self.env = env

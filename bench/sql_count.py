@@ -52,51 +52,63 @@ def counted(log: StatementLog, send) -> tuple[int, list[str], object]:
     return len(log.statements), list(log.statements), response
 
 
+class RequestKinds:
+    """One request of each counted kind; code-flow steps keep the code/refresh token they need."""
+
+    def __init__(self, app, log: StatementLog):
+        self.client = app.test_client(use_cookies=False)
+        self.cookie = browser_cookie(app)
+        self.log = log
+        self.code = ""
+        self.refresh_token = ""
+
+    def token(self, form: dict):
+        return self.client.post("/oauth2/token", data=form, headers=TOKEN_HEADERS)
+
+    def authorize(self):
+        response = self.client.get(f"/oauth2/authorize?{authorize_query()}", headers={"Cookie": self.cookie})
+        self.code = parse_qs(urlsplit(response.headers.get("Location", "")).query).get("code", [""])[0]
+        return response
+
+    def exchange(self):
+        """Authorize (not counted), then the authorization_code token request (counted)."""
+        self.authorize()
+        self.log.statements.clear()
+        response = self.token({"grant_type": "authorization_code", "code": self.code,
+                               "redirect_uri": probe.REDIRECT_URI, "code_verifier": probe.CODE_VERIFIER})
+        self.refresh_token = (response.get_json(silent=True) or {}).get("refresh_token", "")
+        return response
+
+    def refresh(self):
+        """A full flow (not counted), then the refresh_token request (counted)."""
+        self.exchange()
+        self.log.statements.clear()
+        return self.token({"grant_type": "refresh_token", "refresh_token": self.refresh_token})
+
+    def table(self) -> dict:
+        login = {"email": probe.LOGIN_EMAIL, "password": probe.LOGIN_PASSWORD}
+        return {
+            "client_credentials token": lambda: self.token({"grant_type": "client_credentials"}),
+            "authorize (SSO session)": self.authorize,
+            "authorization_code token": self.exchange,
+            "refresh_token token": self.refresh,
+            "password login": lambda: self.client.post("/api/v1/auth/login", json=login),
+            "discovery": lambda: self.client.get("/.well-known/openid-configuration"),
+            "jwks": lambda: self.client.get("/oauth2/jwks"),
+        }
+
+
 def measure(app) -> dict:
-    """Statement counts per request kind; a failing request reports its status instead."""
+    """Statement counts per request kind; a failing request is marked not ok."""
     log = StatementLog()
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", log)
-    client = app.test_client(use_cookies=False)
-    cookie = browser_cookie(app)
-    state: dict = {}
-
-    def token(form: dict):
-        return client.post("/oauth2/token", data=form, headers=TOKEN_HEADERS)
-
-    def authorize():
-        response = client.get(f"/oauth2/authorize?{authorize_query()}", headers={"Cookie": cookie})
-        state["code"] = parse_qs(urlsplit(response.headers.get("Location", "")).query).get("code", [""])[0]
-        return response
-
-    def exchange():
-        authorize()
-        log.statements.clear()
-        response = token({"grant_type": "authorization_code", "code": state["code"],
-                          "redirect_uri": probe.REDIRECT_URI, "code_verifier": probe.CODE_VERIFIER})
-        state["refresh"] = (response.get_json(silent=True) or {}).get("refresh_token", "")
-        return response
-
-    def refresh():
-        exchange()
-        log.statements.clear()
-        return token({"grant_type": "refresh_token", "refresh_token": state["refresh"]})
-
-    requests = {
-        "client_credentials token": lambda: token({"grant_type": "client_credentials"}),
-        "authorize (SSO session)": authorize,
-        "authorization_code token": exchange,
-        "refresh_token token": refresh,
-        "password login": lambda: client.post("/api/v1/auth/login", json={"email": probe.LOGIN_EMAIL,
-                                                                         "password": probe.LOGIN_PASSWORD}),
-        "discovery": lambda: client.get("/.well-known/openid-configuration"),
-        "jwks": lambda: client.get("/oauth2/jwks"),
-    }
+    kinds = RequestKinds(app, log)
     results = {}
-    for name, send in requests.items():
+    for name, send in kinds.table().items():
         count, statements, response = counted(log, send)
-        ok = response.status_code < 400 and (name != "authorize (SSO session)" or state.get("code"))
-        results[name] = {"count": count, "status": response.status_code, "ok": bool(ok), "statements": statements}
+        ok = response.status_code < 400 and (name != "authorize (SSO session)" or bool(kinds.code))
+        results[name] = {"count": count, "status": response.status_code, "ok": ok, "statements": statements}
     return results
 
 
