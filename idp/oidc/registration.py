@@ -10,6 +10,7 @@ from authlib.oidc.rpinitiated import ClientMetadataClaims as LogoutClientMetadat
 from flask import current_app
 
 from idp.models import InitialAccessToken, OAuthClient, SessionKind
+from idp.oidc.client_cache import client_cache
 from idp.oidc.discovery import openid_configuration
 from idp.security.secrets import new_token
 from idp.services import client_registration as registry
@@ -142,9 +143,9 @@ class ClientConfiguration(ClientConfigurationEndpoint):
         return RegistrationAccess(client, token) if client else None
 
     def authenticate_client(self, request) -> OAuthClient | None:
-        from idp.oidc.server import query_client
+        from idp.oidc.server import load_client
 
-        return query_client(request.uri.split("?")[0].rstrip("/").rsplit("/", 1)[-1])
+        return load_client(request.uri.split("?")[0].rstrip("/").rsplit("/", 1)[-1])
 
     def revoke_access_token(self, request, token) -> None:
         """The token names an existing client by construction; nothing to revoke here."""
@@ -167,9 +168,11 @@ class ClientConfiguration(ClientConfigurationEndpoint):
 
     def delete_client(self, client: OAuthClient, request) -> None:
         registry.deregister_client(client)
+        client_cache().forget(client.client_id)
 
     def update_client(self, client: OAuthClient, client_metadata: dict, request) -> OAuthClient:
         registry.apply_metadata(client, client_metadata)
+        client_cache().forget(client.client_id)
         return client
 
     def get_server_metadata(self) -> dict:

@@ -11,6 +11,7 @@ from idp.extensions import db
 from idp.models import OAuthClient
 from idp.oidc.authorization_checks import AuthorizationChecks
 from idp.oidc.client_auth import register_client_auth
+from idp.oidc.client_cache import client_cache
 from idp.oidc.grants.authorization_code import AuthorizationCodeGrant, OpenIDCodeExtension
 from idp.oidc.grants.client_credentials import ClientCredentialsGrant
 from idp.oidc.grants.pkce import S256CodeChallenge
@@ -22,12 +23,25 @@ from idp.services import audit
 AUDITED_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke")
 
 
-def query_client(client_id: str | None) -> OAuthClient | None:
-    """The active client with this client_id, or None."""
+def load_client(client_id: str | None) -> OAuthClient | None:
+    """The active client with this client_id, read from the database, or None."""
     if not client_id or not isinstance(client_id, str):
         return None
     client = db.session.scalars(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
     return client if client is not None and client.is_active else None
+
+
+def query_client(client_id: str | None) -> OAuthClient | None:
+    """The active client with this client_id, from the per-process cache when fresh (see client_cache)."""
+    if not client_id or not isinstance(client_id, str):
+        return None
+    cache = client_cache()
+    client = cache.get(client_id)
+    if client is None:
+        client = load_client(client_id)
+        if client is not None:
+            cache.put(client)
+    return client
 
 
 class AuthorizationServer(FlaskAuthorizationServer):

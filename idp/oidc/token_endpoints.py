@@ -4,31 +4,17 @@ from __future__ import annotations
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import current_app
-from joserfc import jwt
-from joserfc.errors import JoseError
 
 from idp.models import AccessToken, RefreshToken
+from idp.oidc.bearer import find_access_token
 from idp.oidc.client_auth import AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from idp.services import audit
 from idp.services import tokens as token_records
 
 
-def access_token_jti(token: str) -> str | None:
-    """The jti of an access token this issuer signed with a published key, or None."""
-    if token.count(".") != 2:
-        return None
-    keys = current_app.extensions["oidc"]["keys"]
-    try:
-        claims = jwt.decode(token, keys.verification_keyset(), algorithms=["RS256", "ES256"]).claims
-    except (JoseError, ValueError):
-        return None
-    return claims.get("jti") if claims.get("iss") == current_app.config["ISSUER"] else None
-
-
 def find_token(token: str, hint: str | None) -> AccessToken | RefreshToken | None:
     """The access-token record or refresh token behind `token`, trying the hinted kind first."""
-    lookups = [lambda: token_records.find_access_token(access_token_jti(token)),
-               lambda: token_records.find_refresh_token(token)]
+    lookups = [lambda: find_access_token(token), lambda: token_records.find_refresh_token(token)]
     if hint == "refresh_token":
         lookups.reverse()
     for lookup in lookups:

@@ -48,7 +48,7 @@ def sign(claims: dict, alg: str = "RS256", typ: str = "JWT") -> str:
 
 
 def mint_access_token(client: OAuthClient, user: User | None, scope: str, context: GrantContext) -> tuple[str, int]:
-    """An RFC 9068 access token (typ at+jwt), recorded by jti; returns it and its lifetime."""
+    """An RFC 9068 access token (typ at+jwt); returns it and its lifetime."""
     lifetime = current_app.config["ACCESS_TOKEN_LIFETIME"]
     now = utcnow()
     jti = secrets.token_urlsafe(16)
@@ -59,9 +59,12 @@ def mint_access_token(client: OAuthClient, user: User | None, scope: str, contex
         claims["auth_time"] = int(context.auth_time.timestamp())
     if context.session_id:
         claims["sid"] = context.session_id
-    token_records.record_access_token(client, user, jti, scope, now + timedelta(seconds=lifetime),
-                                      session_id=context.session_id, grant_id=context.grant_id,
-                                      claims=context.claims)
+    if user is not None:
+        # User tokens get a row: logout, consent withdrawal and code replay revoke them by session or grant.
+        # Client-credentials tokens have neither; they are recorded only if revoked (RFC 7009 deny-list).
+        token_records.record_access_token(client, user, jti, scope, now + timedelta(seconds=lifetime),
+                                          session_id=context.session_id, grant_id=context.grant_id,
+                                          claims=context.claims)
     return sign(claims, "RS256", typ="at+jwt"), lifetime
 
 

@@ -6,10 +6,10 @@ on PostgreSQL let exactly one through.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 
 from idp.extensions import db
 from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, User, utcnow
@@ -60,6 +60,13 @@ def find_access_token(jti: str | None) -> AccessToken | None:
     if not jti:
         return None
     return db.session.scalars(select(AccessToken).where(AccessToken.jti == jti)).first()
+
+
+def unrecorded_machine_token(claims: dict, client: OAuthClient) -> AccessToken:
+    """A transient record for a verified client-credentials token, which is stored only once revoked."""
+    return AccessToken(jti=claims["jti"], oauth_client_id=client.id, client=client, user_id=None,
+                       scope=claims.get("scope", ""), issued_at=datetime.fromtimestamp(claims["iat"], timezone.utc),
+                       expires_at=datetime.fromtimestamp(claims["exp"], timezone.utc))
 
 
 # -- refresh tokens (opaque, hashed, rotated on every use) --
@@ -120,9 +127,11 @@ def revoke_client_tokens(client: OAuthClient) -> int:
 
 
 def revoke_access_token(row: AccessToken) -> None:
-    """Revoke one access token."""
+    """Revoke one access token; an unrecorded client-credentials token is recorded as revoked."""
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+    if inspect(row).transient:
+        db.session.add(row)
 
 
 def revoke_refresh_token(row: RefreshToken) -> None:

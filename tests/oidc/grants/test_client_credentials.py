@@ -41,3 +41,46 @@ def test_unknown_grant_type_is_unsupported(client, rp):
     """RFC 6749 5.2: unsupported_grant_type for a grant this server does not offer."""
     response = client.post("/oauth2/token", data={"grant_type": "password"}, headers=basic_auth(rp.client_id))
     assert response.status_code == 400 and response.get_json()["error"] == "unsupported_grant_type"
+
+
+def introspect(client, rp, token):
+    return client.post("/oauth2/introspect", data={"token": token}, headers=basic_auth(rp.client_id)).get_json()
+
+
+def test_client_credentials_token_writes_nothing(client, rp, app):
+    """The token hot path stores no row: a machine token is verified by signature until revoked."""
+    from sqlalchemy import func, select
+
+    from idp.extensions import db
+    from idp.models import AccessToken, AuditEvent
+
+    assert post_token(client, rp).status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AccessToken)) == 0
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
+def test_revoked_client_credentials_token_is_inactive(client, rp):
+    """RFC 7009 2.1 + RFC 7662 2.2: once revoked, introspection reports the token inactive."""
+    token = post_token(client, rp).get_json()["access_token"]
+    body = introspect(client, rp, token)
+    assert body["active"] is True and body["client_id"] == rp.client_id and body["sub"] == rp.client_id
+    revoked = client.post("/oauth2/revoke", data={"token": token}, headers=basic_auth(rp.client_id))
+    assert revoked.status_code == 200
+    assert introspect(client, rp, token) == {"active": False}
+    other = post_token(client, rp).get_json()["access_token"]
+    assert introspect(client, rp, other)["active"] is True
+
+
+def test_deactivated_client_tokens_are_inactive(client, rp, app):
+    """RFC 7662 2.2: a token of a client that was switched off no longer verifies as a live token."""
+    from idp.extensions import db
+    from idp.models import OAuthClient
+    from idp.oidc.bearer import find_access_token
+
+    token = post_token(client, rp).get_json()["access_token"]
+    assert introspect(client, rp, token)["active"] is True
+    with app.test_request_context():
+        db.session.get(OAuthClient, rp.id).is_active = False
+        db.session.commit()
+        assert find_access_token(token) is None
