@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.extensions import db
 from idp.models.base import IdMixin, UTCDateTime, utcnow
+from idp.models.session import Session
 from idp.models.user import User
 
 
@@ -35,6 +36,8 @@ class AuthorizationCode(IdMixin, AuthorizationCodeMixin, db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship()
+    session: Mapped[Session | None] = relationship(primaryjoin="foreign(AuthorizationCode.session_id) == Session.id",
+                                                   viewonly=True)
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri

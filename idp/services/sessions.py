@@ -5,6 +5,7 @@ from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from idp.errors import NotFound, Unauthorized
 from idp.extensions import db
@@ -35,7 +36,7 @@ def find_live_session(token: str | None, *, kind: SessionKind | None = None) -> 
     """The active, unexpired session behind `token`, or None."""
     if not token:
         return None
-    query = select(Session).where(Session.token_hash == hash_token(token))
+    query = select(Session).options(joinedload(Session.user)).where(Session.token_hash == hash_token(token))
     session = db.session.scalars(query).first()
     if session is None or (kind is not None and session.kind != kind.value):
         return None

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from sqlalchemy import inspect, select, update
+from sqlalchemy.orm import joinedload
 
 from idp.extensions import db
 from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, User, utcnow
@@ -32,7 +33,10 @@ def create_code(client: OAuthClient, user: User, **binding) -> str:
 
 def find_code(code: str, client: OAuthClient) -> AuthorizationCode | None:
     """The code row for `code` issued to `client` (used or not), or None."""
-    row = db.session.scalars(select(AuthorizationCode).where(AuthorizationCode.code_hash == hash_token(code))).first()
+    query = (select(AuthorizationCode)
+             .options(joinedload(AuthorizationCode.user), joinedload(AuthorizationCode.session))
+             .where(AuthorizationCode.code_hash == hash_token(code)))
+    row = db.session.scalars(query).first()
     return row if row is not None and row.oauth_client_id == client.id else None
 
 
@@ -84,7 +88,10 @@ def find_refresh_token(token: str | None) -> RefreshToken | None:
     """The refresh-token row behind `token` (any state), or None."""
     if not token:
         return None
-    return db.session.scalars(select(RefreshToken).where(RefreshToken.token_hash == hash_token(token))).first()
+    query = (select(RefreshToken)
+             .options(joinedload(RefreshToken.user), joinedload(RefreshToken.session))
+             .where(RefreshToken.token_hash == hash_token(token)))
+    return db.session.scalars(query).first()
 
 
 def rotate_refresh_token(row: RefreshToken) -> bool:

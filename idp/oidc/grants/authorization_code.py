@@ -49,7 +49,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("The authorization code was already used.")
         if row.expires_at <= utcnow():
             return None
-        session = db.session.get(Session, row.session_id) if row.session_id else None
+        session = row.session
         if session is None or not session.is_live(utcnow()):
             raise InvalidGrantError("The sign-in session of this code has ended.")
         return row
@@ -66,8 +66,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         context = GrantContext(grant_id=code.id, session_id=code.session_id, claims=code.claims,
                                auth_time=code.auth_time, acr=code.acr, amr=code.amr)
         self.request.grant_context = context
-        audit.record("oauth.token_issued", actor_user_id=user.id, target_type="client",
-                     target_id=self.client.client_id, details={"grant_type": self.GRANT_TYPE})
+        # The user's authorization of this client was audited when the code was issued; the token rows
+        # (grant_id = this code) record what was minted from it.
         return issue_tokens(self.client, user, scope, context, refresh_allowed(self.client, scope))
 
 
