@@ -7,7 +7,7 @@ from flask import Flask, request
 from flask_smorest import Api
 
 from idp.api.envelope import ErrorEnvelopeSchema
-from idp.errors import UnsupportedMediaType
+from idp.errors import BadRequest, NotFound, UnsupportedMediaType
 from idp.extensions import csrf
 
 JSON_BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -42,6 +42,7 @@ class EnvelopeApi(Api):
             for method, operation in operations.items():
                 if method in HTTP_METHODS:
                     self._document_common_errors(operation)
+        close_nullable_objects(self.spec.components.schemas)
 
     def _document_common_errors(self, operation: dict) -> None:
         names = (SECURED_ERRORS if operation.get("security") else ()) + \
@@ -58,6 +59,23 @@ def _is_generic(response: dict, status: str) -> bool:
     return response.get("$ref", "").endswith("/" + http.HTTPStatus(int(status)).name)
 
 
+def close_nullable_objects(node) -> None:
+    """Make apispec's OpenAPI 3.0 rendering of a nullable nested schema accept only null.
+
+    apispec writes `anyOf: [{type: object, nullable: true}, {$ref: X}]`, whose first branch admits
+    any object at all; `enum: [null]` narrows it to the null it stands for (OpenAPI 3.0.3 4.7.24.1).
+    """
+    if isinstance(node, dict):
+        for branch in node.get("anyOf", []):
+            if branch == {"type": "object", "nullable": True}:
+                branch["enum"] = [None]
+        for value in node.values():
+            close_nullable_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            close_nullable_objects(value)
+
+
 def register_common_error_responses(api: Api) -> None:
     for name, (_, description) in COMMON_ERROR_RESPONSES.items():
         api.spec.components.response(name, {"description": description, "content": {
@@ -72,6 +90,38 @@ def require_json_body() -> None:
         return
     if not request.is_json:
         raise UnsupportedMediaType(details={"content_type": request.mimetype})
+    if _has_lone_surrogate(request.get_json(silent=True)):
+        raise BadRequest("The request body is not valid JSON: a string holds an unpaired UTF-16 surrogate.",
+                         details={"_body": ["Strings must be valid Unicode (RFC 8259 section 8.2)."]})
+
+
+def refuse_control_characters_in_path() -> None:
+    """404 for an id in the path holding a control character: no id has one, and PostgreSQL refuses
+    NUL in a query parameter (it would surface as a 500)."""
+    for value in (request.view_args or {}).values():
+        if isinstance(value, str) and any(ord(char) < 32 or ord(char) == 127 for char in value):
+            raise NotFound()
+
+
+def forbid_caching(response):
+    """API answers carry tokens and personal data: no browser or proxy may store them (RFC 9111 5.2.2.5)."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _has_lone_surrogate(node) -> bool:
+    """True when any string (key or value) in parsed JSON holds a "\\ud800"-style unpaired surrogate.
+
+    Python's json accepts them, but they cannot be encoded as UTF-8, so hashing or storing such a
+    string would fail deep inside a service.
+    """
+    if isinstance(node, str):
+        return any("\ud800" <= char <= "\udfff" for char in node)
+    if isinstance(node, dict):
+        return any(_has_lone_surrogate(key) or _has_lone_surrogate(value) for key, value in node.items())
+    if isinstance(node, list):
+        return any(_has_lone_surrogate(value) for value in node)
+    return False
 
 
 def setup_api(app: Flask) -> Api:

@@ -78,6 +78,8 @@ class KeyStore:
 
     def __init__(self, directory: str, retention_seconds: int):
         self.directory = Path(directory)
+        # A plain str for os.stat: this check runs on every signature, and pathlib adds measurable cost.
+        self._metadata_path = str(self.directory / METADATA_FILE)
         self.retention = retention_seconds
         self._cache: tuple[tuple, list[SigningKey]] | None = None
         self._lock = threading.Lock()
@@ -85,15 +87,14 @@ class KeyStore:
     # -- reading --
     def keys(self) -> list[SigningKey]:
         """Every key on disk, re-read when metadata.json changed since the last call."""
-        path = self.directory / METADATA_FILE
         try:
-            stat = path.stat()
+            stat = os.stat(self._metadata_path)
         except FileNotFoundError:
             return []
         signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         with self._lock:
             if self._cache is None or self._cache[0] != signature:
-                self._cache = (signature, self._load(path))
+                self._cache = (signature, self._load(Path(self._metadata_path)))
             return list(self._cache[1])
 
     def _load(self, path: Path) -> list[SigningKey]:

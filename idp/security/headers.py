@@ -13,9 +13,7 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
-def content_security_policy() -> str:
-    nonce = g.get("csp_nonce")
-    script = f"'self' 'nonce-{nonce}'" if nonce else "'self'"
+def _policy(script: str) -> str:
     return "; ".join([
         "default-src 'self'",
         f"script-src {script}",
@@ -27,15 +25,29 @@ def content_security_policy() -> str:
     ])
 
 
+# Built once: most responses (every JSON and token response) carry no nonce.
+NO_NONCE_POLICY = _policy("'self'")
+CONSTANT_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                    ("Referrer-Policy", "no-referrer"), ("Cross-Origin-Opener-Policy", "same-origin"))
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def content_security_policy() -> str:
+    nonce = g.get("csp_nonce")
+    return _policy(f"'self' 'nonce-{nonce}'") if nonce else NO_NONCE_POLICY
+
+
 def apply_security_headers(response):
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", content_security_policy())
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if request.is_secure or current_app.config["ISSUER"].startswith("https://"):
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    present = {name.lower() for name, _ in headers.items()}
+    if "content-security-policy" not in present:
+        headers.add("Content-Security-Policy", content_security_policy())
+    for name, value in CONSTANT_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
+    if "strict-transport-security" not in present and (
+            current_app.config["ISSUER"].startswith("https://") or request.is_secure):
+        headers.add("Strict-Transport-Security", HSTS)
     return response
 
 

@@ -2,10 +2,18 @@
 
 Links are built from ISSUER, never from the request's Host header, so a forged Host cannot make
 Authy2 mail a link to someone else's server.
+
+Mail that exists only for some addresses (a reset link, "you already have an account", a new
+account's link) is sent `after_response`: rendered during the request, handed to SMTP only once the
+response has gone out (WSGI `close()`, which gunicorn and werkzeug call after the last byte), so
+the time to answer does not tell whether an account exists. It is sent only when the request
+committed (a 2xx/3xx response), since it may carry a token stored by that commit.
 """
 from __future__ import annotations
 
-from flask import current_app, render_template, url_for
+from typing import Callable
+
+from flask import after_this_request, current_app, has_request_context, render_template, url_for
 
 from idp.models import User
 from idp.services.mail import MailDeliveryError, send_mail
@@ -16,35 +24,62 @@ def issuer_url(endpoint: str, **values) -> str:
     return current_app.config["ISSUER"] + url_for(endpoint, **values)
 
 
-def _send(user: User, template: str, subject: str, **context) -> bool:
+def _send(user: User, template: str, subject: str, *, after_response: bool = False, **context) -> bool:
+    """Render and send one account mail; False when it could not be delivered (or queued, with `after_response`)."""
     context.update(user=user, brand=current_app.config["BRAND_NAME"])
     text = render_template(f"web/mail/{template}.txt", **context)
     html = render_template(f"web/mail/{template}.html", **context)
-    try:
-        send_mail(user.email, subject, text, html=html)
-    except MailDeliveryError:
-        # The page answers the same either way; the user can ask again (resend, forgot password).
-        current_app.logger.warning("account mail %r to user %s could not be delivered", template, user.id)
-        return False
-    return True
+    address, user_id = user.email, user.id
+
+    def deliver() -> bool:
+        try:
+            send_mail(address, subject, text, html=html)
+        except MailDeliveryError:
+            # The page answers the same either way; the user can ask again (resend, forgot password).
+            current_app.logger.warning("account mail %r to user %s could not be delivered", template, user_id)
+            return False
+        return True
+
+    if after_response and has_request_context():
+        _deliver_after_response(deliver)
+        return True
+    return deliver()
 
 
-def send_verification_mail(user: User, token: str) -> bool:
+def _deliver_after_response(deliver: Callable[[], bool]) -> None:
+    app = current_app._get_current_object()
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                deliver()
+            except Exception:  # noqa: BLE001 - a close() callback must never raise into the server
+                app.logger.exception("account mail failed after the response was sent")
+
+    def attach(response):
+        if response.status_code < 400:
+            response.call_on_close(run)
+        return response
+
+    after_this_request(attach)
+
+
+def send_verification_mail(user: User, token: str, *, after_response: bool = False) -> bool:
     """Mail the single-use link that confirms `user` owns their address."""
     brand = current_app.config["BRAND_NAME"]
-    return _send(user, "verify_email", f"Confirm your email address for {brand}",
+    return _send(user, "verify_email", f"Confirm your email address for {brand}", after_response=after_response,
                  link=issuer_url("web.verify_email", token=token))
 
 
 def send_already_registered_mail(user: User) -> bool:
-    """Tell an existing account's owner that someone tried to register their address again."""
+    """Tell an existing account's owner, after the response, that someone tried to register their address."""
     brand = current_app.config["BRAND_NAME"]
-    return _send(user, "already_registered", f"You already have a {brand} account",
+    return _send(user, "already_registered", f"You already have a {brand} account", after_response=True,
                  login_link=issuer_url("web.login"), reset_link=issuer_url("web.forgot_password"))
 
 
 def send_reset_mail(user: User, token: str) -> bool:
-    """Mail the single-use, 30-minute password reset link."""
+    """Mail the single-use, 30-minute password reset link, after the response."""
     brand = current_app.config["BRAND_NAME"]
-    return _send(user, "reset_password", f"Reset your {brand} password",
+    return _send(user, "reset_password", f"Reset your {brand} password", after_response=True,
                  link=issuer_url("web.reset_password", token=token))

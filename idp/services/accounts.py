@@ -60,11 +60,21 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalars(select(User).where(User.email == email)).first()
 
 
-def _clean_name(name: str) -> str:
+def clean_name(name: str) -> str:
+    """The trimmed display name; 422 on `name` when empty, too long or holding control characters."""
     name = (name or "").strip()
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise ValidationError(details={"name": [f"Name must be 1 to {MAX_NAME_LENGTH} characters."]})
+    _refuse_control_characters({"name": name})
     return name
+
+
+def _refuse_control_characters(changes: dict) -> None:
+    """Refuse text with control characters (NUL would even fail on PostgreSQL) from any surface."""
+    bad = {field: ["Control characters are not allowed."] for field, value in changes.items()
+           if isinstance(value, str) and any(unicodedata.category(char) == "Cc" for char in value)}
+    if bad:
+        raise ValidationError(details=bad)
 
 
 def _check_lengths(changes: dict) -> None:
@@ -86,7 +96,7 @@ def register(email: str, password: str, name: str) -> User:
     if not current_app.config["REGISTRATION_ENABLED"]:
         raise Forbidden("Registration is disabled.")
     email = normalise_email(email)
-    name = _clean_name(name)
+    name = clean_name(name)
     _check_password_policy(password, "password", email=email, name=name)
     if find_user_by_email(email) is not None:
         audit.record_failure("register", details={"reason": "email_taken"})
@@ -160,7 +170,8 @@ def update_profile(user: User, changes: dict) -> User:
     if refused:
         raise ValidationError(details={field: ["This field cannot be changed here."] for field in refused})
     if "name" in changes:
-        _clean_name(changes["name"])
+        clean_name(changes["name"])
+    _refuse_control_characters(changes)
     _check_lengths(changes)
     for field, value in changes.items():
         setattr(user, field, value.strip() if isinstance(value, str) else value)

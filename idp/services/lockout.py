@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from idp.extensions import limiter
 from idp.services import audit
+from idp.services.accounts import canonical_email
 
 ACCOUNT_THRESHOLD = 5
 IP_THRESHOLD = 20
@@ -34,7 +35,10 @@ class Lock:
 
 
 def _key(scope: str, value: str) -> str:
-    digest = hashlib.sha256(value.strip().lower().encode("utf-8")).hexdigest()[:32]
+    # The address in the form accounts look it up by (NFC, trimmed, lower-cased): every spelling
+    # that reaches one account shares one counter.
+    canonical = canonical_email(value) if scope == "account" else value.strip()
+    digest = hashlib.sha256(canonical.encode("utf-8", "replace")).hexdigest()[:32]
     return f"authy2:lockout:{scope}:{digest}"
 
 

@@ -3,13 +3,18 @@
 Codes and refresh tokens are stored as SHA-256 hashes only. Consuming is an atomic
 UPDATE ... WHERE used IS NULL whose rowcount decides the single winner, so concurrent redemptions
 on PostgreSQL let exactly one through.
+
+New rows on the token hot path are written with a Core INSERT (in the request's transaction, so
+they still commit or roll back with it): nothing reads the ORM object back, and the unit of work
+costs more CPU per row than the INSERT itself.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import inspect, select, update
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.extensions import db
@@ -19,44 +24,64 @@ from idp.security.secrets import hash_token, new_token
 NO_SYNC = {"synchronize_session": False}
 
 
+@cache
+def _statement(name: str):
+    """The hot-path statements, built once with bind parameters: SQLAlchemy memoizes a statement's
+    cache key on the object, so reusing it skips rebuilding the query and its key on every request."""
+    codes, refresh = AuthorizationCode.__table__, RefreshToken.__table__
+    statements = {
+        "find_code": (select(AuthorizationCode)
+                      .options(joinedload(AuthorizationCode.user), joinedload(AuthorizationCode.session))
+                      .where(AuthorizationCode.code_hash == bindparam("code_hash"))),
+        "consume_code": (update(codes).where(codes.c.id == bindparam("code_id"), codes.c.used_at.is_(None))
+                         .values(used_at=bindparam("now"))),
+        "find_refresh_token": (select(RefreshToken)
+                               .options(joinedload(RefreshToken.user), joinedload(RefreshToken.session))
+                               .where(RefreshToken.token_hash == bindparam("token_hash"))),
+        "rotate_refresh_token": (update(refresh)
+                                 .where(refresh.c.id == bindparam("token_id"), refresh.c.rotated_at.is_(None),
+                                        refresh.c.revoked_at.is_(None))
+                                 .values(rotated_at=bindparam("now"))),
+    }
+    for model in (AuthorizationCode, AccessToken, RefreshToken):
+        statements[f"insert:{model.__tablename__}"] = model.__table__.insert()
+    return statements[name]
+
+
 # -- authorization codes --
+def _insert(model, **values) -> None:
+    """One Core INSERT of a new row (column defaults such as `id` apply) in the request's transaction."""
+    db.session.execute(_statement(f"insert:{model.__tablename__}"), values)
+
+
 def create_code(client: OAuthClient, user: User, **binding) -> str:
     """Store a new single-use code bound to client, user and `binding`; returns the raw code."""
     code = new_token(32)
     now = utcnow()
     lifetime = current_app.config["AUTHORIZATION_CODE_LIFETIME"]
-    db.session.add(AuthorizationCode(code_hash=hash_token(code), oauth_client_id=client.id, user_id=user.id,
-                                     created_at=now, expires_at=now + timedelta(seconds=lifetime), **binding))
-    db.session.flush()
+    _insert(AuthorizationCode, code_hash=hash_token(code), oauth_client_id=client.id, user_id=user.id,
+            created_at=now, expires_at=now + timedelta(seconds=lifetime), **binding)
     return code
 
 
 def find_code(code: str, client: OAuthClient) -> AuthorizationCode | None:
     """The code row for `code` issued to `client` (used or not), or None."""
-    query = (select(AuthorizationCode)
-             .options(joinedload(AuthorizationCode.user), joinedload(AuthorizationCode.session))
-             .where(AuthorizationCode.code_hash == hash_token(code)))
-    row = db.session.scalars(query).first()
+    row = db.session.scalars(_statement("find_code"), {"code_hash": hash_token(code)}).first()
     return row if row is not None and row.oauth_client_id == client.id else None
 
 
 def consume_code(code: AuthorizationCode) -> bool:
     """Mark the code used; True only for the one caller that flipped it (atomic)."""
-    result = db.session.execute(
-        update(AuthorizationCode)
-        .where(AuthorizationCode.id == code.id, AuthorizationCode.used_at.is_(None))
-        .values(used_at=utcnow()), execution_options=NO_SYNC)
+    result = db.session.execute(_statement("consume_code"), {"code_id": code.id, "now": utcnow()})
     return result.rowcount == 1
 
 
 # -- access tokens (JWTs; a row per jti so revocation is honoured) --
 def record_access_token(client: OAuthClient, user: User | None, jti: str, scope: str, expires_at: datetime,
-                        **binding) -> AccessToken:
+                        **binding) -> None:
     """Record an issued access token by jti, so revocation is honoured on use."""
-    row = AccessToken(jti=jti, oauth_client_id=client.id, user_id=user.id if user else None, scope=scope,
-                      issued_at=utcnow(), expires_at=expires_at, **binding)
-    db.session.add(row)
-    return row
+    _insert(AccessToken, jti=jti, oauth_client_id=client.id, user_id=user.id if user else None, scope=scope,
+            issued_at=utcnow(), expires_at=expires_at, **binding)
 
 
 def find_access_token(jti: str | None) -> AccessToken | None:
@@ -79,8 +104,8 @@ def create_refresh_token(client: OAuthClient, user: User, scope: str, **binding)
     token = new_token(32)
     lifetime = current_app.config["REFRESH_TOKEN_LIFETIME"]
     now = utcnow()
-    db.session.add(RefreshToken(token_hash=hash_token(token), oauth_client_id=client.id, user_id=user.id, scope=scope,
-                                issued_at=now, expires_at=now + timedelta(seconds=lifetime), **binding))
+    _insert(RefreshToken, token_hash=hash_token(token), oauth_client_id=client.id, user_id=user.id, scope=scope,
+            issued_at=now, expires_at=now + timedelta(seconds=lifetime), **binding)
     return token
 
 
@@ -88,18 +113,12 @@ def find_refresh_token(token: str | None) -> RefreshToken | None:
     """The refresh-token row behind `token` (any state), or None."""
     if not token:
         return None
-    query = (select(RefreshToken)
-             .options(joinedload(RefreshToken.user), joinedload(RefreshToken.session))
-             .where(RefreshToken.token_hash == hash_token(token)))
-    return db.session.scalars(query).first()
+    return db.session.scalars(_statement("find_refresh_token"), {"token_hash": hash_token(token)}).first()
 
 
 def rotate_refresh_token(row: RefreshToken) -> bool:
     """Mark `row` exchanged; True only for the one caller that flipped it (atomic)."""
-    result = db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
-        .values(rotated_at=utcnow()), execution_options=NO_SYNC)
+    result = db.session.execute(_statement("rotate_refresh_token"), {"token_id": row.id, "now": utcnow()})
     return result.rowcount == 1
 
 

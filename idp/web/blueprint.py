@@ -1,4 +1,8 @@
 """The hosted pages' blueprint; each page module adds its routes to it."""
 from flask import Blueprint
 
+from idp.web.guards import forbid_caching, refuse_control_characters_in_path
+
 bp = Blueprint("web", __name__)
+bp.before_request(refuse_control_characters_in_path)
+bp.after_request(forbid_caching)

@@ -198,3 +198,35 @@ def test_pages_outside_api_are_html_not_envelope(client):
     """A 404 outside /api is the HTML page, never the JSON envelope."""
     response = client.get("/no-such-page")
     assert response.status_code == 404 and response.mimetype == "text/html"
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/v1/auth/login", {"email": "bob@example.com", "password": "pass\ud800word"}),
+    ("/api/v1/auth/register", {"email": "new@example.com", "password": "Long-Enough-\udfff", "name": "N"}),
+    (CONTACT, {**GOOD, "message": "hello \ud83d"}),
+    (CONTACT, {**GOOD, "\ud800": "key"}),
+])
+def test_unpaired_surrogates_in_json_are_a_400_envelope(app, client, path, body):
+    """A JSON string with an unpaired surrogate (not encodable as UTF-8, RFC 8259 8.2) is 400, never a 500."""
+    response = client.post(path, json=body)
+    assert_envelope_error(response, 400, "BAD_REQUEST")
+    assert enquiry_count(app) == 0
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/api/v1/organizations/%00"),
+    ("delete", "/api/v1/auth/sessions/abc%00"),
+    ("delete", "/api/v1/organizations/x/members/%0A"),
+])
+def test_control_characters_in_path_ids_are_a_404_envelope(client, factories, auth_headers, method, path):
+    """An id with NUL or a line break in the path is 404 in the envelope (PostgreSQL refuses NUL: no 500)."""
+    headers = auth_headers(factories.user())
+    assert_envelope_error(getattr(client, method)(path, headers=headers), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("path", ["/api/health", "/api/v1/users/me", "/api/v1/auth/me"])
+def test_api_answers_are_never_stored_by_caches(client, factories, auth_headers, path):
+    """API bodies carry tokens and personal data: Cache-Control no-store, errors included (RFC 9111 5.2.2.5)."""
+    headers = auth_headers(factories.user())
+    assert client.get(path, headers=headers).headers["Cache-Control"] == "no-store"
+    assert client.get(path).headers["Cache-Control"] == "no-store"

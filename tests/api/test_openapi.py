@@ -122,3 +122,22 @@ def test_docs_page_has_no_script_and_no_third_party_assets(client):
 def test_docs_need_no_login(client, path):
     """The API reference is public."""
     assert client.get(path).status_code == 200
+
+
+def test_nullable_nested_objects_admit_only_null_besides_their_schema(client):
+    """`address: null` is allowed, but not an arbitrary object: the null branch is `enum: [null]` (OAS 3.0.3 4.7.24)."""
+    address = spec_of(client)["components"]["schemas"]["ProfileUpdate"]["properties"]["address"]
+    branches = address["anyOf"]
+    assert {"$ref": "#/components/schemas/Address"} in branches
+    assert {"type": "object", "nullable": True, "enum": [None]} in branches
+
+
+def test_text_fields_document_the_characters_they_refuse(client):
+    """Fields that refuse control characters say so with a JSON Schema `pattern` (OAS 3.0.3 4.7.24)."""
+    schemas = spec_of(client)["components"]["schemas"]
+    for schema, field in [("Register", "name"), ("Login", "email"), ("ContactRequest", "message"),
+                          ("OrganizationCreate", "name")]:
+        pattern = re.compile(schemas[schema]["properties"][field]["pattern"])
+        assert pattern.match("Ada Lovelace") and not pattern.match("Ada\x00Lovelace"), (schema, field)
+    assert schemas["Register"]["properties"]["email"]["format"] == "email"
+    assert schemas["Register"]["properties"]["password"]["minLength"] == 8

@@ -40,3 +40,11 @@ def test_ip_lock_is_independent_of_addresses(ctx):
     lock = lockout.current_lock("fresh@example.com", "198.51.100.8")
     assert lock is not None and lock.scope == "ip"
     assert lockout.current_lock("fresh@example.com", "198.51.100.9") is None
+
+
+def test_unicode_spellings_of_one_address_share_one_counter(ctx):
+    """NFC and NFD spellings of an address reach one account, so they count against one lock (UAX #15)."""
+    nfc, nfd = "jos\u00e9@example.com", "jose\u0301@example.com"
+    for n in range(lockout.ACCOUNT_THRESHOLD):
+        lockout.record_failure(nfd if n % 2 else nfc, f"198.51.100.{n}")
+    assert lockout.current_lock(nfc.upper(), "203.0.113.9").scope == "account"

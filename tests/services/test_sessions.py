@@ -145,3 +145,19 @@ def test_cleanup_sessions_command_marks_expired_sessions(small_app, factories):
     with small_app.app_context():
         assert db.session.get(Session, old_id).status == "EXPIRED"
         assert db.session.get(Session, live_id).status == "ACTIVE"
+
+
+def test_slid_idle_window_is_stored_and_never_passes_the_absolute_cap(small_app, factories):
+    """touch() writes the slid window to the database (read back fresh), capped at the absolute limit."""
+    user = factories.user()
+    with time_machine.travel(T0, tick=False) as traveller:
+        session_id, token = _open(small_app, user.id)
+        for elapsed in (50, 100, 150, 200, 250):
+            traveller.shift(50)
+            with small_app.app_context():
+                sessions.authenticate(token)
+                db.session.commit()
+            with small_app.app_context():
+                row = db.session.get(Session, session_id)
+                assert row.last_seen_at == T0 + timedelta(seconds=elapsed)
+                assert row.expires_at == min(T0 + timedelta(seconds=elapsed + 60), T0 + timedelta(seconds=300))

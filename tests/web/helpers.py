@@ -26,8 +26,10 @@ def submit(client, page: str, data: dict, action: str | None = None, base_url: s
     """
     token = csrf_from(client.get(page, base_url=base_url).get_data(as_text=True))
     headers = {"Referer": base_url + page, **kwargs.pop("headers", {})}
-    return client.post(action or page, data={"csrf_token": token, **data}, base_url=base_url, headers=headers,
-                       **kwargs)
+    response = client.post(action or page, data={"csrf_token": token, **data}, base_url=base_url, headers=headers,
+                           **kwargs)
+    response.close()  # as a WSGI server does once the body is sent: runs after-response work (mail)
+    return response
 
 
 def sign_in(client, email: str, password: str = DEFAULT_PASSWORD, *, next_path: str | None = None,

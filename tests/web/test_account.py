@@ -153,3 +153,16 @@ def test_revoking_an_app_without_consent_is_404(client, factories):
     factories.client(client_id="other-app")
     sign_in(client, user.email)
     assert submit(client, "/account/password", {}, action="/account/apps/other-app/revoke").status_code == 404
+
+
+def test_markup_in_names_and_user_agents_is_shown_as_text(client, factories):
+    """A name and a session's User-Agent holding <script> render escaped on the account pages."""
+    user = factories.user(name='<script>alert("n")</script>')
+    sign_in(client, user.email)
+    api = client.application.test_client()
+    api.post("/api/v1/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD},
+             headers={"User-Agent": "<img src=x onerror=alert(1)>"})
+    profile = client.get("/account").get_data(as_text=True)
+    sessions_page = client.get("/account/sessions").get_data(as_text=True)
+    assert "<script>alert" not in profile and "&lt;script&gt;" in profile
+    assert "<img src=x" not in sessions_page and "&lt;img src=x onerror=alert(1)&gt;" in sessions_page

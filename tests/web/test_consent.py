@@ -4,8 +4,10 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from idp.extensions import db
+from idp.models import OAuthClient
 from idp.services.seed import DEMO_CLIENT, seed_demo_data
 from tests.web.helpers import sign_in, submit
 
@@ -106,3 +108,14 @@ def test_remembered_consent_is_not_asked_again(client, demo):
     submit(client, _to_consent(client), {"allow": "Allow"})
     location = _authorize(client)
     assert location.startswith(CALLBACK) and "code=" in location
+
+
+def test_hostile_client_name_and_uri_are_shown_as_text(app, client, demo):
+    """A client named with markup shows as text on consent and login; a javascript: client_uri is not linked."""
+    with app.app_context():
+        row = db.session.scalars(select(OAuthClient).where(OAuthClient.client_id == DEMO_CLIENT["client_id"])).one()
+        row.name, row.client_uri = '<script>alert("x")</script>', "javascript:alert(1)"
+        db.session.commit()
+    html = client.get(_to_consent(client)).get_data(as_text=True)
+    assert "<script>alert" not in html and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert "javascript:" not in html

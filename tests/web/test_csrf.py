@@ -1,7 +1,7 @@
 """CSRF refusal on the hosted pages' forms (idp.web.csrf)."""
 from __future__ import annotations
 
-from tests.web.helpers import csrf_from, submit
+from tests.web.helpers import csrf_from, sign_in, submit
 
 
 
@@ -43,3 +43,17 @@ def test_https_form_post_from_another_origin_is_refused(make_app, factories):
     response = submit(client, "/login", {"email": user.email, "password": "Correct-Horse-42"},
                       base_url="https://id.example.com", headers={"Referer": "https://evil.example/login"})
     assert response.status_code == 400
+
+
+def test_every_state_changing_page_route_refuses_a_post_without_token(app, client, factories):
+    """Each POST route of the hosted pages answers 400 without a CSRF token, even signed in (OWASP CSRF cheat sheet)."""
+    sign_in(client, factories.user().email)
+    cookie_before = client.get_cookie("authy2_session").value
+    posts = [rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("web.") and "POST" in rule.methods]
+    assert len(posts) >= 8
+    for rule in posts:
+        path = rule.rule.replace("<session_id>", "x").replace("<client_id>", "x").replace("<request_id>", "x")
+        response = client.post(path, data={"name": "Changed", "allow": "Allow"})
+        assert response.status_code == 400, rule.rule
+    assert client.get_cookie("authy2_session").value == cookie_before
+    assert client.get("/account").status_code == 200

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from idp.extensions import db
 from idp.models import AuditEvent, Session, SessionStatus
-from tests.web.helpers import link_in, sign_in, submit
+from tests.factories import DEFAULT_PASSWORD
+from tests.web.helpers import csrf_from, link_in, sign_in, submit
 
 NEW_PASSWORD = "Quiet-Harbour-Lights-9"
 
@@ -123,3 +124,42 @@ def test_reset_mail_link_uses_issuer_not_host_header(make_app, smtp_sink, factor
     client = app.test_client()
     submit(client, "/forgot-password", {"email": user.email}, base_url="https://evil.example")
     assert link_in(smtp_sink.wait_for(1)[0], "/reset-password").startswith("https://id.example.com/reset-password")
+
+
+def test_reset_mail_leaves_only_after_the_response(mail_app, smtp_sink, factories):
+    """The reset mail goes to SMTP once the response is sent, so answer time cannot tell an account exists."""
+    user = factories.user(email="known@example.com")
+    client = mail_app.test_client()
+    token = csrf_from(client.get("/forgot-password").get_data(as_text=True))
+    response = client.post("/forgot-password", data={"csrf_token": token, "email": user.email},
+                           headers={"Referer": "http://localhost/forgot-password"})
+    assert response.status_code == 200 and smtp_sink.wait_for(1, timeout=0.3) == []
+    response.close()  # what the WSGI server does after the last byte
+    assert [m["To"] for m in smtp_sink.wait_for(1)] == [user.email]
+
+
+def test_failed_request_sends_no_deferred_mail(mail_app, smtp_sink, factories, monkeypatch):
+    """A reset request whose commit fails mails no link (its token was never stored)."""
+    from idp.services import password_reset
+
+    user = factories.user(email="known@example.com")
+
+    def issue_then_fail(email):
+        real_request_reset(email)
+        raise RuntimeError("the database went away")
+
+    real_request_reset = password_reset.request_reset
+    monkeypatch.setattr(password_reset, "request_reset", issue_then_fail)
+    response = _ask(mail_app.test_client(), user.email)
+    assert response.status_code == 500 and smtp_sink.wait_for(1, timeout=0.3) == []
+
+
+def test_reset_ends_api_bearer_sessions_too(mail_app, smtp_sink, factories):
+    """After a reset, API bearer tokens issued before it answer 401: a reset ends sessions of every kind."""
+    user = factories.user()
+    client = mail_app.test_client()
+    login = client.post("/api/v1/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD})
+    headers = {"Authorization": f"Bearer {login.get_json()['data']['token']}"}
+    _ask(client, user.email)
+    assert _set_password(client, _reset_path(smtp_sink)).status_code == 302
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 401

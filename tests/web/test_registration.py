@@ -1,6 +1,7 @@
 """Registration (/register) and email verification by a single-use link."""
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import select
 
 from idp.extensions import db
 from idp.models import AccountToken, User
-from tests.web.helpers import link_in, mail_text, sign_in, submit
+from tests.web.helpers import csrf_from, link_in, mail_text, sign_in, submit
 
 NEW_PASSWORD = "Purple-Otter-Sings-7"
 
@@ -137,3 +138,35 @@ def test_registration_disabled_hides_page_and_link(make_app):
     client = make_app(REGISTRATION_ENABLED=False).test_client()
     assert client.get("/register").status_code == 404
     assert 'href="/register"' not in client.get("/login").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("taken", [False, True])
+def test_registration_mail_leaves_only_after_the_response(mail_app, smtp_sink, factories, taken):
+    """Both registration mails (new account, address taken) go out after the response: no timing tell."""
+    if taken:
+        factories.user(email="ada@example.com")
+    client = mail_app.test_client()
+    token = csrf_from(client.get("/register").get_data(as_text=True))
+    response = client.post("/register", headers={"Referer": "http://localhost/register"}, data={
+        "csrf_token": token, "name": "Ada", "email": "ada@example.com", "password": NEW_PASSWORD,
+        "confirm": NEW_PASSWORD})
+    assert response.status_code == 200 and smtp_sink.wait_for(1, timeout=0.3) == []
+    response.close()
+    assert [m["To"] for m in smtp_sink.wait_for(1)] == ["ada@example.com"]
+
+
+@pytest.mark.parametrize("name", ["Ada\x00Lovelace", "Ada\x1bLovelace"])
+def test_refused_name_reads_the_same_for_new_and_taken_addresses(mail_app, factories, name):
+    """A name the service refuses (control characters) is refused alike whether or not the address has an account."""
+    factories.user(email="taken@example.com")
+    client = mail_app.test_client()
+    new = _register(client, "fresh@example.com", name=name)
+    taken = _register(client, "taken@example.com", name=name)
+    assert new.status_code == taken.status_code == 422
+
+    def page(response, email: str) -> str:  # the CSRF token is signed with a timestamp: not compared
+        return re.sub(r'value="[^"]*"', "", response.get_data(as_text=True)).replace(email, "X")
+
+    assert page(new, "fresh@example.com") == page(taken, "taken@example.com")
+    with mail_app.app_context():
+        assert db.session.scalars(select(User).where(User.email == "fresh@example.com")).first() is None

@@ -10,15 +10,26 @@ from flask import g
 from marshmallow import validate
 
 from idp.security.passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
+from idp.security.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 BCP47_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+# Documented only: the password policy checks lengths itself, with its own messages.
+NEW_PASSWORD_LENGTH = {"minLength": MIN_PASSWORD_LENGTH, "maxLength": MAX_PASSWORD_LENGTH}
+
+
+# What PlainText accepts, documented as a JSON Schema pattern (control characters, category Cc, refused).
+SINGLE_LINE_PATTERN = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+MULTILINE_PATTERN = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$"
 
 
 class PlainText(ma.fields.String):
     """A string without control characters (newlines only where `multiline`)."""
 
     def __init__(self, *args, multiline: bool = False, **kwargs):
+        if not any(isinstance(v, validate.Regexp) for v in _as_list(kwargs.get("validate"))):
+            pattern = MULTILINE_PATTERN if multiline else SINGLE_LINE_PATTERN
+            kwargs["metadata"] = {"pattern": pattern, **kwargs.get("metadata", {})}
         super().__init__(*args, **kwargs)
         self.multiline = multiline
 
@@ -28,6 +39,12 @@ class PlainText(ma.fields.String):
         if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text):
             raise ma.ValidationError("Control characters are not allowed.")
         return text
+
+
+def _as_list(validators) -> list:
+    if validators is None:
+        return []
+    return list(validators) if isinstance(validators, (list, tuple)) else [validators]
 
 
 @lru_cache(maxsize=1)
@@ -48,9 +65,10 @@ def _password(**kwargs) -> ma.fields.String:
 
 class RegisterSchema(ma.Schema):
     email = PlainText(required=True, validate=validate.Length(min=3, max=254),
-                      metadata={"description": "Lower-cased and validated; at most 254 characters"})
+                      metadata={"description": "Lower-cased and validated; at most 254 characters", "format": "email"})
     password = _password(metadata={"description": "8 to 256 characters; not a common password, "
-                                                  "not the email or name. Policy errors: error.details.password"})
+                                                  "not the email or name. Policy errors: error.details.password",
+                                   **NEW_PASSWORD_LENGTH})
     name = PlainText(required=True, validate=validate.Length(min=1, max=200))
 
 
@@ -90,7 +108,7 @@ class ProfileUpdateSchema(ma.Schema):
 class PasswordChangeSchema(ma.Schema):
     current_password = _password(validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH))
     new_password = _password(metadata={"description": "Must pass the password policy; errors in "
-                                                      "error.details.new_password"})
+                                                      "error.details.new_password", **NEW_PASSWORD_LENGTH})
 
 
 class PasswordConfirmSchema(ma.Schema):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from idp.api.schemas.text import TrimmedString, line, validate_plain_text
+from idp.api.schemas.text import PLAIN_TEXT_PATTERN, TrimmedString, line, validate_plain_text
 from idp.models import EnquiryType
 
 ENQUIRY_TYPES = [kind.value for kind in EnquiryType]
@@ -16,7 +16,8 @@ class ContactRequestSchema(ma.Schema):
     type = ma.fields.String(required=True, validate=ma.validate.OneOf(ENQUIRY_TYPES),
                             metadata={"description": "What the enquiry is about", "enum": ENQUIRY_TYPES})
     message = TrimmedString(required=True, validate=[ma.validate.Length(min=1, max=5000), validate_plain_text],
-                            metadata={"description": "The enquiry, up to 5000 characters"})
+                            metadata={"description": "The enquiry, up to 5000 characters",
+                                      "pattern": PLAIN_TEXT_PATTERN})
     company = line(200, allow_none=True, min_length=0, metadata={"description": "Company, optional"})
 
 

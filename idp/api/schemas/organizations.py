@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from idp.api.schemas.text import TrimmedString, line, validate_plain_text
+from idp.api.schemas.text import PLAIN_TEXT_PATTERN, TrimmedString, line, validate_plain_text
 from idp.models import Role
 
 ROLES = [role.value for role in Role]
@@ -20,7 +20,8 @@ def slug_field(**kwargs) -> ma.fields.String:
 
 def description_field() -> TrimmedString:
     return TrimmedString(allow_none=True, validate=[ma.validate.Length(max=1000), validate_plain_text],
-                         metadata={"description": "Free text, up to 1000 characters"})
+                         metadata={"description": "Free text, up to 1000 characters",
+                                   "pattern": PLAIN_TEXT_PATTERN})
 
 
 def role_field(**kwargs) -> ma.fields.String:

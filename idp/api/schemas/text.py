@@ -4,6 +4,9 @@ from __future__ import annotations
 import marshmallow as ma
 
 LINE_BREAKS = {"\r", "\n", "\u2028", "\u2029", "\x85"}
+# The same rules as JSON Schema patterns, so the OpenAPI document tells clients what is refused.
+SINGLE_LINE_PATTERN = "^[^\\x00-\\x1F\\x7F\\x85\\u2028\\u2029]*$"
+PLAIN_TEXT_PATTERN = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]*$"
 
 
 def _is_control(char: str) -> bool:
@@ -32,4 +35,5 @@ class TrimmedString(ma.fields.String):
 def line(max_length: int, *, required: bool = False, min_length: int = 1, **kwargs) -> TrimmedString:
     """A trimmed single-line string field of `min_length`..`max_length` characters."""
     validators = [ma.validate.Length(min=min_length, max=max_length), validate_single_line]
+    kwargs["metadata"] = {"pattern": SINGLE_LINE_PATTERN, **kwargs.get("metadata", {})}
     return TrimmedString(required=required, validate=validators, **kwargs)
