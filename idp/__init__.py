@@ -25,6 +25,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def setup_logging(app: Flask, warnings: list[str]) -> None:
+    from idp.log_hygiene import apply_log_hygiene
+
+    apply_log_hygiene()
     app.logger.setLevel(app.config["LOG_LEVEL"])
     if not app.logger.handlers and not app.testing:
         handler = logging.StreamHandler()

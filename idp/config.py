@@ -214,7 +214,8 @@ def as_flask_config(settings: Settings) -> dict:
     v.update(
         ENV_PROFILE=settings.profile,
         TESTING=settings.profile == "testing",
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # hide_parameters: a database error never writes bound values (hashes, emails) to the log.
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "hide_parameters": True},
         RATELIMIT_STORAGE_URI=v["REDIS_URL"] or "memory://",
         RATELIMIT_HEADERS_ENABLED=True,
         SESSION_COOKIE_HTTPONLY=True,

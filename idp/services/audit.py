@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from flask import g, has_request_context, request
+from sqlalchemy import insert
 
 from idp.extensions import db
 from idp.models import AuditEvent
+from idp.models.base import new_id, utcnow
 from idp.security.client_ip import client_ip
 
 FORBIDDEN_DETAIL_KEYS = {"password", "token", "secret", "client_secret", "code", "refresh_token", "access_token"}
@@ -20,21 +22,29 @@ def _context() -> dict:
     }
 
 
-def _event(action: str, outcome: str, actor_user_id, target_type, target_id, organization_id, details) -> AuditEvent:
+def _columns(action: str, outcome: str, actor_user_id, target_type, target_id, organization_id, details) -> dict:
     clean = {k: v for k, v in (details or {}).items() if k not in FORBIDDEN_DETAIL_KEYS}
-    return AuditEvent(
-        action=action, outcome=outcome, actor_user_id=actor_user_id, target_type=target_type,
-        target_id=target_id, organization_id=organization_id, details=clean or None, **_context(),
-    )
+    return dict(action=action, outcome=outcome, actor_user_id=actor_user_id, target_type=target_type,
+                target_id=target_id, organization_id=organization_id, details=clean or None, **_context())
+
+
+def _event(*args) -> AuditEvent:
+    return AuditEvent(**_columns(*args))
+
+
+_INSERT_EVENT = insert(AuditEvent.__table__)
 
 
 def record(action: str, *, actor_user_id: str | None = None, target_type: str | None = None,
            target_id: str | None = None, organization_id: str | None = None,
-           details: dict | None = None) -> AuditEvent:
-    """Record a successful action in the current transaction, so it commits with the change."""
-    event = _event(action, "success", actor_user_id, target_type, target_id, organization_id, details)
-    db.session.add(event)
-    return event
+           details: dict | None = None) -> None:
+    """Record a successful action in the current transaction, so it commits with the change.
+
+    A plain INSERT rather than an ORM object: audit rows are write-only, and the unit of work's
+    bookkeeping for them was a measurable share of the authorize hot path.
+    """
+    row = _columns(action, "success", actor_user_id, target_type, target_id, organization_id, details)
+    db.session.execute(_INSERT_EVENT, {"id": new_id(), "created_at": utcnow(), **row})
 
 
 def record_failure(action: str, *, actor_user_id: str | None = None, target_type: str | None = None,
