@@ -1,1 +1,0 @@
-"""Upstream identity providers behind one Connector interface."""
