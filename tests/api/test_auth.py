@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from idp.extensions import db, limiter
 from idp.models import AuditEvent, Session, User
 from idp.security.secrets import hash_token
+from tests.api.envelope_assertions import assert_error
 from tests.factories import DEFAULT_PASSWORD
 
 REGISTER, LOGIN = "/api/v1/auth/register", "/api/v1/auth/login"
@@ -29,13 +30,6 @@ def audit_rows(app, action: str) -> list[AuditEvent]:
 def login(client, email, password=DEFAULT_PASSWORD, **kwargs):
     return client.post(LOGIN, json={"email": email, "password": password}, **kwargs)
 
-
-def assert_error(response, code: int, error_type: str) -> dict:
-    body = response.get_json()
-    assert response.status_code == code, body
-    assert body["success"] is False and body["code"] == code and body["error"]["type"] == error_type
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
 
 
 # register ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from idp.extensions import db
 from idp.jobs import run_job
 from idp.models import AuditEvent, ContactEnquiry
+from tests.api.envelope_assertions import assert_error
 
 CONTACT = "/api/v1/contact"
 GOOD = {"name": "Ada Lovelace", "email": "ada@example.com", "type": "demo",
@@ -37,12 +38,6 @@ def outbox_files(app) -> set[str]:
     outbox = Path(app.config["MAIL_OUTBOX_DIR"])
     return {path.name for path in outbox.glob("*.eml")} if outbox.exists() else set()
 
-
-def assert_error(response, code: int, error_type: str) -> dict:
-    body = response.get_json()
-    assert response.status_code == code, body
-    assert body["success"] is False and body["code"] == code and body["error"]["type"] == error_type
-    return body
 
 
 def parsed(message):

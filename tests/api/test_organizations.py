@@ -9,16 +9,10 @@ from sqlalchemy import func, select
 from idp.extensions import db
 from idp.models import AuditEvent, Membership, OAuthClient, Organization, User
 from idp.services.sessions import create_session
+from tests.api.envelope_assertions import assert_error
 
 ORGS = "/api/v1/organizations"
 
-
-def assert_error(response, code: int, error_type: str) -> dict:
-    body = response.get_json()
-    assert response.status_code == code, body
-    assert body["success"] is False and body["code"] == code and body["error"]["type"] == error_type
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
 
 
 def audit_rows(app, action: str, outcome: str = "success") -> list[AuditEvent]:

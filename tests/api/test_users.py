@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 from idp.extensions import db
 from idp.models import AuditEvent, Membership, Organization, Role, Session, User
 from idp.security.passwords import verify_password
+from tests.api.envelope_assertions import assert_error
 from tests.factories import DEFAULT_PASSWORD
 
 ME = "/api/v1/users/me"
@@ -39,12 +40,6 @@ def audit_actions(app) -> list[tuple[str, str]]:
     with app.app_context():
         return [(e.action, e.outcome) for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.created_at))]
 
-
-def assert_error(response, code, error_type) -> dict:
-    body = response.get_json()
-    assert response.status_code == code, body
-    assert body["success"] is False and body["error"]["type"] == error_type
-    return body
 
 
 # GET / PATCH ------------------------------------------------------------------------------------
