@@ -45,8 +45,13 @@ def setup_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
-    cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
-                  expose_headers=["X-Request-ID", "Retry-After"], supports_credentials=False)
+    # Browser apps (public clients with PKCE) call the token, userinfo and revocation endpoints and read
+    # the metadata from any origin; none of them honours cookies, so no credentials are allowed.
+    public_oauth = {"origins": "*", "send_wildcard": True, "supports_credentials": False}
+    cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]},
+                                  r"/oauth2/(token|userinfo|revoke|jwks)": public_oauth,
+                                  r"/.well-known/*": public_oauth},
+                  expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"], supports_credentials=False)
     limiter.init_app(app)
     setup_cache(app)
 

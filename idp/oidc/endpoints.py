@@ -17,7 +17,6 @@ def _server():
 def _json(body: dict, max_age: int = 300):
     response = jsonify(body)
     response.headers["Cache-Control"] = f"public, max-age={max_age}"
-    response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 
