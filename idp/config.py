@@ -164,6 +164,8 @@ def load_settings(overrides: dict | None = None) -> Settings:
         "REFRESH_TOKEN_LIFETIME": _int("REFRESH_TOKEN_LIFETIME", 30 * 86400, problems),
         # OIDC: seconds a worker may reuse a client row without re-reading it (0 = always read).
         "CLIENT_CACHE_SECONDS": _int("CLIENT_CACHE_SECONDS", 0 if testing else 30, problems),
+        # OIDC: let clients' jwks_uri be http or resolve to loopback/private addresses (never in production).
+        "ALLOW_PRIVATE_JWKS_URI": _bool("ALLOW_PRIVATE_JWKS_URI", profile != "production"),
         # OIDC: RFC 7591 registration without an initial access token (off by default).
         "OPEN_CLIENT_REGISTRATION": _bool("OPEN_CLIENT_REGISTRATION", False),
         # OIDC: lifetime of an initial access token from `flask clients initial-token`, seconds.

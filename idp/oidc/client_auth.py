@@ -6,21 +6,20 @@ its assertion `jti` refused on replay through the shared replay cache.
 """
 from __future__ import annotations
 
-import requests
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
-from flask import current_app
+from flask import current_app, g
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from idp.models import OAuthClient
+from idp.oidc.client_jwks import JwksFetchError, fetch_jwks, forget_jwks
 from idp.services.cache import remember_once
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 ASSERTION_SIGNING_ALGS = ["RS256", "ES256"]
-JWKS_FETCH_TIMEOUT = 5
 
 
 def fetch_client_jwks(client: OAuthClient) -> dict:
@@ -30,11 +29,9 @@ def fetch_client_jwks(client: OAuthClient) -> dict:
     if not client.jwks_uri:
         raise InvalidClientError(description="The client has no registered keys.")
     try:
-        response = requests.get(client.jwks_uri, timeout=JWKS_FETCH_TIMEOUT, allow_redirects=False)
-        response.raise_for_status()
-        return response.json()
-    except (requests.RequestException, ValueError):
-        current_app.logger.warning("jwks_uri of client %s could not be fetched", client.client_id)
+        return fetch_jwks(client.jwks_uri)
+    except JwksFetchError as error:
+        current_app.logger.warning("jwks_uri of client %s refused or unreachable: %s", client.client_id, error)
         raise InvalidClientError(description="The client's keys could not be retrieved.") from None
 
 
@@ -52,6 +49,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return remember_once(f"client-assertion:{claims['sub']}:{jti}", min(ttl, 3600))
 
     def resolve_client_public_key(self, client: OAuthClient):
+        g.assertion_jwks_uri = None if client.jwks else client.jwks_uri
         try:
             return KeySet.import_key_set(fetch_client_jwks(client))
         except (ValueError, KeyError, TypeError):
@@ -62,6 +60,8 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         try:
             token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_SIGNING_ALGS)
         except JoseError as error:
+            if g.get("assertion_jwks_uri"):
+                forget_jwks(g.assertion_jwks_uri)
             raise InvalidClientError(description="The client assertion signature is not valid.") from error
         self.verify_claims(token.claims)
         return token.claims
