@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from idp.extensions import db
 from idp.models import Membership, User
@@ -54,9 +54,18 @@ def _claim_value(user: User, name: str):
     return getattr(user, name, None)
 
 
+def _load_all_columns(user: User) -> None:
+    """One SELECT for columns the hot path left unloaded (see services.tokens.find_code), not one each."""
+    unloaded = inspect(user).unloaded
+    if unloaded:
+        db.session.refresh(user, attribute_names=list(unloaded))
+
+
 def user_claims(user: User, names: set[str]) -> dict:
     """The values of `names` that `user` has; absent values are left out, never null."""
     claims = {"sub": user.subject}
+    if names - {"sub"}:
+        _load_all_columns(user)
     for name in sorted(names):
         value = _claim_value(user, name)
         if value is not None and value != "":

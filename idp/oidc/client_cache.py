@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from sqlalchemy import inspect
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -43,6 +43,18 @@ class ClientCache:
     def forget(self, client_id: str) -> None:
         with self._lock:
             self._entries.pop(client_id, None)
+        clients_seen_by_request().pop(client_id, None)
+
+
+def clients_seen_by_request() -> dict:
+    """The clients this HTTP request already looked up, by client_id (kept on the request object,
+    not `g`, which a test's app context can share across requests)."""
+    if not has_request_context():
+        return {}
+    req = request._get_current_object()
+    if not hasattr(req, "oidc_clients"):
+        req.oidc_clients = {}
+    return req.oidc_clients
 
 
 def client_cache() -> ClientCache:

@@ -2,6 +2,8 @@
 `iss`; or, when no redirect URI can be trusted, an HTML error page (never a redirect)."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from flask import Response, current_app, g, make_response, redirect, render_template
@@ -15,7 +17,14 @@ def authorization_response(redirect_uri: str, params: list[tuple[str, str]], res
     if response_mode == "form_post":
         body = render_template("oidc/form_post.html", redirect_uri=redirect_uri, params=params)
         return 200, body, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
-    return 302, "", [("Location", add_params_to_uri(redirect_uri, params)), ("Cache-Control", "no-store")]
+    return 302, "", [("Location", with_query(redirect_uri, params)), ("Cache-Control", "no-store")]
+
+
+def with_query(uri: str, params: list[tuple[str, str]]) -> str:
+    """`uri` with `params` added to its query (the usual URI without one skips Authlib's re-parse)."""
+    if "?" in uri or "#" in uri:
+        return add_params_to_uri(uri, params)
+    return f"{uri}?{urlencode(params)}"
 
 
 def as_flask_response(result) -> Response:

@@ -11,7 +11,7 @@ from idp.extensions import db
 from idp.models import OAuthClient
 from idp.oidc.authorization_checks import AuthorizationChecks
 from idp.oidc.client_auth import register_client_auth
-from idp.oidc.client_cache import client_cache
+from idp.oidc.client_cache import client_cache, clients_seen_by_request
 from idp.oidc.grants.authorization_code import AuthorizationCodeGrant, OpenIDCodeExtension
 from idp.oidc.grants.client_credentials import ClientCredentialsGrant
 from idp.oidc.grants.pkce import S256CodeChallenge
@@ -32,9 +32,19 @@ def load_client(client_id: str | None) -> OAuthClient | None:
 
 
 def query_client(client_id: str | None) -> OAuthClient | None:
-    """The active client with this client_id, from the per-process cache when fresh (see client_cache)."""
+    """The active client with this client_id, from the per-process cache when fresh (see client_cache).
+
+    Remembered for the rest of the request: an authorization request looks its client up twice.
+    """
     if not client_id or not isinstance(client_id, str):
         return None
+    seen = clients_seen_by_request()
+    if client_id not in seen:
+        seen[client_id] = _cached_client(client_id)
+    return seen[client_id]
+
+
+def _cached_client(client_id: str) -> OAuthClient | None:
     cache = client_cache()
     client = cache.get(client_id)
     if client is None:
@@ -50,7 +60,8 @@ class AuthorizationServer(FlaskAuthorizationServer):
     def create_oauth2_request(self, req) -> OAuth2Request:
         if isinstance(req, OAuth2Request):
             return req
-        return IssuerOAuth2Request(request)
+        # The request object itself, not the proxy: Authlib reads its parameters dozens of times.
+        return IssuerOAuth2Request(request._get_current_object())
 
     def handle_error_response(self, req, error):
         """Refusals at the token, introspection and revocation endpoints are audited (no secrets)."""

@@ -18,10 +18,12 @@ from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.extensions import db
-from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, User, utcnow
+from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, Session, User, utcnow
 from idp.security.secrets import hash_token, new_token
 
 NO_SYNC = {"synchronize_session": False}
+TOKEN_USER_COLUMNS = (User.id, User.subject, User.is_active)
+LIVENESS_COLUMNS = (Session.id, Session.status, Session.expires_at)
 
 
 @cache
@@ -30,8 +32,11 @@ def _statement(name: str):
     cache key on the object, so reusing it skips rebuilding the query and its key on every request."""
     codes, refresh = AuthorizationCode.__table__, RefreshToken.__table__
     statements = {
+        # Only the user and session columns the token request reads: the wide rows cost more to fetch
+        # and load than the query itself. Other user columns load on first access (claims requests).
         "find_code": (select(AuthorizationCode)
-                      .options(joinedload(AuthorizationCode.user), joinedload(AuthorizationCode.session))
+                      .options(joinedload(AuthorizationCode.user).load_only(*TOKEN_USER_COLUMNS),
+                               joinedload(AuthorizationCode.session).load_only(*LIVENESS_COLUMNS))
                       .where(AuthorizationCode.code_hash == bindparam("code_hash"))),
         "consume_code": (update(codes).where(codes.c.id == bindparam("code_id"), codes.c.used_at.is_(None))
                          .values(used_at=bindparam("now"))),
