@@ -111,18 +111,11 @@ def walk_signed_in(page, base: str) -> None:
     page.wait_for_url("**/consent/**")
     shoot(page, "consent")
     allow_and_reach_callback(page)
-    page.goto(base + "/account/apps")
-    shoot(page, "account-apps")
-    page.goto(base + "/account")
-    shoot(page, "account")
-    page.goto(base + "/account/sessions")
-    shoot(page, "account-sessions")
-    page.goto(base + "/account/password")
-    shoot(page, "account-password")
-    page.goto(base + "/oauth2/logout")
-    shoot(page, "rp-logout-confirm")
-    page.goto(base + "/logout")
-    shoot(page, "logout")
+    for path, name in [("/account/apps", "account-apps"), ("/account", "account"),
+                       ("/account/sessions", "account-sessions"), ("/account/password", "account-password"),
+                       ("/oauth2/logout", "rp-logout-confirm"), ("/logout", "logout")]:
+        page.goto(base + path)
+        shoot(page, name)
     page.get_by_role("button", name="Sign out").click()
 
 

@@ -59,5 +59,8 @@ def test_downgrade_keeps_working_with_data_present(make_app, empty_database_url)
         db.session.commit()
         db.session.remove()
         downgrade(revision="base")
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         upgrade()
+        assert db.session.execute(text("SELECT COUNT(*) FROM users")).scalar() == 0
+        db.session.remove()
         db.engine.dispose()
