@@ -53,13 +53,16 @@ class TokenRevocation(RevocationEndpoint):
         return find_token(token_string, token_type_hint)
 
     def revoke_token(self, token, request) -> None:
-        """RFC 7009 2.1: a refresh token takes its grant's access tokens with it."""
+        """RFC 7009 2.1: a refresh token takes its grant's access tokens with it.
+
+        Authlib calls this only for a token of the authenticated client (`request.client`).
+        """
         if isinstance(token, RefreshToken):
             token_records.revoke_refresh_token(token)
         else:
             token_records.revoke_access_token(token)
         audit.record("oauth.token_revoked", actor_user_id=token.user_id, target_type="client",
-                     target_id=token.client.client_id, details={"token_type": token.token_type_hint})
+                     target_id=request.client.client_id, details={"token_type": token.token_type_hint})
 
 
 def register_token_endpoints(server) -> None:

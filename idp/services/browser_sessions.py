@@ -20,11 +20,11 @@ def cookie_name() -> str:
 
 
 def current_browser_session() -> Session | None:
-    """The live browser session of this request (idle window slid), or None. Cached per request."""
+    """The live browser session of this request (idle window slid, coarsely), or None. Cached per request."""
     if "browser_session" not in g:
         session = sessions.find_live_session(request.cookies.get(cookie_name()), kind=SessionKind.BROWSER)
         if session is not None:
-            sessions.touch(session)
+            sessions.touch(session, coarse=True)
         g.browser_session = session
     return g.browser_session
 

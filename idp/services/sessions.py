@@ -67,12 +67,14 @@ def authenticate(token: str | None, *, kind: SessionKind | None = None) -> Sessi
     return session
 
 
-def touch(session: Session) -> None:
+def touch(session: Session, *, coarse: bool = False) -> None:
     """Slide the idle window (Session.refresh never passes the absolute cap).
 
     A persistent session is written with one Core UPDATE of the two columns, its loaded state set to
     match, so the commit has no unit-of-work flush to compute for it (the hot path of every browser
-    and API request).
+    and API request). `coarse` (the browser SSO session) skips the write while the window would move
+    by less than a fifteenth of itself (at most a minute): an SSO session then ends at most that
+    much before the exact idle limit, and a burst of authorize requests costs no UPDATE each.
     """
     idle, _ = _windows()
     if not inspect(session).persistent:
@@ -81,9 +83,16 @@ def touch(session: Session) -> None:
     now = utcnow()
     # The same window as Session.refresh: now + idle, never past the absolute cap.
     expires = min(now + timedelta(seconds=idle), session.absolute_expires_at)
+    if coarse and expires - session.expires_at < timedelta(seconds=coarse_touch_step(idle)):
+        return
     db.session.execute(_statement("touch"), {"session_id": session.id, "seen": now, "expires": expires})
     set_committed_value(session, "last_seen_at", now)
     set_committed_value(session, "expires_at", expires)
+
+
+def coarse_touch_step(idle: int) -> int:
+    """Seconds a browser session's idle window may lag: idle / 15, between 1 and 60."""
+    return max(1, min(60, idle // 15))
 
 
 def list_active(user: User) -> list[Session]:

@@ -55,3 +55,21 @@ def test_changed_secret_applies_after_cache_expiry(make_app, rp):
         assert client.post("/oauth2/token", data=token, headers=basic_auth(rp.client_id)).status_code == 401
         assert client.post("/oauth2/token", data=token,
                            headers=basic_auth(rp.client_id, "rotated-secret")).status_code == 200
+
+
+def test_cached_client_revokes_and_introspects_its_own_tokens(make_app, rp):
+    """RFC 7009 2.1 / RFC 7662 2.2 with the cache on: a client served from the cache revokes its
+    client-credentials token (the revocation row refers to the cached client) and introspection of
+    that token then answers inactive; the revocations read no client row."""
+    app = make_app(CLIENT_CACHE_SECONDS=30)
+    client = app.test_client()
+    auth = basic_auth(rp.client_id)
+    token = client.post("/oauth2/token", data={"grant_type": "client_credentials"}, headers=auth).get_json()
+
+    def revoke_twice():
+        for _ in range(2):
+            assert client.post("/oauth2/revoke", data={"token": token["access_token"]}, headers=auth).status_code == 200
+
+    assert count_client_selects(app, revoke_twice) == 0
+    answer = client.post("/oauth2/introspect", data={"token": token["access_token"]}, headers=auth)
+    assert answer.get_json() == {"active": False}

@@ -161,3 +161,27 @@ def test_slid_idle_window_is_stored_and_never_passes_the_absolute_cap(small_app,
                 row = db.session.get(Session, session_id)
                 assert row.last_seen_at == T0 + timedelta(seconds=elapsed)
                 assert row.expires_at == min(T0 + timedelta(seconds=elapsed + 60), T0 + timedelta(seconds=300))
+
+
+def test_browser_session_window_slides_coarsely(app, factories):
+    """An SSO session (idle 900 s) is not rewritten by requests within a minute of its last slide;
+    past that minute it slides to now + idle, so it never ends more than a minute early."""
+    user = factories.user()
+    with time_machine.travel(T0, tick=False) as traveller:
+        session_id, token = _open(app, user.id, kind=SessionKind.BROWSER)
+        for shift, expected_slide in ((30, 0), (29, 0), (2, 61)):
+            traveller.shift(shift)
+            with app.app_context():
+                sessions.touch(sessions.find_live_session(token), coarse=True)
+                db.session.commit()
+            with app.app_context():
+                row = db.session.get(Session, session_id)
+                assert row.expires_at == T0 + timedelta(seconds=900 + expected_slide)
+
+
+def test_coarse_touch_step_scales_with_short_idle_windows():
+    """A short idle window lags by a fifteenth of itself at most, a long one by a minute."""
+    assert sessions.coarse_touch_step(900) == 60
+    assert sessions.coarse_touch_step(60) == 4
+    assert sessions.coarse_touch_step(10) == 1
+    assert sessions.coarse_touch_step(86400) == 60
