@@ -47,10 +47,12 @@ def setup_extensions(app: Flask) -> None:
     csrf.init_app(app)
     # Browser apps (public clients with PKCE) call the token, userinfo and revocation endpoints and read
     # the metadata from any origin; none of them honours cookies, so no credentials are allowed.
+    # The uncacheable endpoints answer CORS headers only to cross-origin requests (browsers always send
+    # Origin then); the cacheable metadata and keys carry `*` always, so a shared cache serves it to all.
     public_oauth = {"origins": "*", "send_wildcard": True, "supports_credentials": False}
     cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]},
-                                  r"/oauth2/(token|userinfo|revoke|jwks)": public_oauth,
-                                  r"/.well-known/*": public_oauth},
+                                  r"/oauth2/(token|userinfo|revoke)": {**public_oauth, "always_send": False},
+                                  r"/oauth2/jwks|/\.well-known/.*": public_oauth},
                   expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"], supports_credentials=False)
     limiter.init_app(app)
     setup_cache(app)

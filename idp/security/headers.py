@@ -40,14 +40,13 @@ def content_security_policy() -> str:
 def apply_security_headers(response):
     headers = response.headers
     present = {name.lower() for name, _ in headers.items()}
+    missing = [(name, value) for name, value in CONSTANT_HEADERS if name.lower() not in present]
     if "content-security-policy" not in present:
-        headers.add("Content-Security-Policy", content_security_policy())
-    for name, value in CONSTANT_HEADERS:
-        if name.lower() not in present:
-            headers.add(name, value)
+        missing.append(("Content-Security-Policy", content_security_policy()))
     if "strict-transport-security" not in present and (
             current_app.config["ISSUER"].startswith("https://") or request.is_secure):
-        headers.add("Strict-Transport-Security", HSTS)
+        missing.append(("Strict-Transport-Security", HSTS))
+    headers.extend(missing)
     return response
 
 

@@ -27,6 +27,6 @@ def allow_same_origin_referrer(response):
     defence), so HTML pages cannot use "no-referrer": forms would never be accepted. Runs before
     the security headers' setdefault, so this value wins for HTML.
     """
-    if response.mimetype == "text/html":
+    if (response.content_type or "").startswith("text/html"):  # the raw header: no parsing per response
         response.headers["Referrer-Policy"] = "same-origin"
     return response

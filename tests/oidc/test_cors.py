@@ -32,3 +32,13 @@ def test_browser_pages_and_server_endpoints_get_no_cors(client, path):
     """Pages with cookies and the server-to-server introspection endpoint are not opened to other origins."""
     response = client.get(path, headers={"Origin": SPA})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_cacheable_metadata_carries_the_wildcard_even_without_origin(client):
+    """A shared cache may store the metadata or the JWKS fetched by a server and hand it to a browser
+    app later, so `*` is on every such response; the uncacheable token answer to a server (no Origin)
+    carries no CORS headers at all."""
+    for path in ("/.well-known/openid-configuration", "/oauth2/jwks"):
+        assert client.get(path).headers.get("Access-Control-Allow-Origin") == "*"
+    token = client.post("/oauth2/token", data={"grant_type": "client_credentials"})
+    assert not [name for name in token.headers.keys() if name.startswith("Access-Control-")]
