@@ -14,7 +14,30 @@ from idp.models.session import Session
 from idp.models.user import User
 
 
-class AuthorizationCode(IdMixin, AuthorizationCodeMixin, db.Model):
+class CodeBinding(AuthorizationCodeMixin):
+    """What Authlib reads of a code (redirect URI, scope, nonce, auth_time, acr, amr), for the model
+    and for the row a token request redeems (services.tokens.RedeemableCode)."""
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return int(self.auth_time.timestamp())
+
+    def get_acr(self) -> str | None:
+        return self.acr
+
+    def get_amr(self) -> list | None:
+        return self.amr
+
+
+class AuthorizationCode(IdMixin, CodeBinding, db.Model):
     __tablename__ = "authorization_codes"
 
     code_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
@@ -38,21 +61,3 @@ class AuthorizationCode(IdMixin, AuthorizationCodeMixin, db.Model):
     user: Mapped[User] = relationship()
     session: Mapped[Session | None] = relationship(primaryjoin="foreign(AuthorizationCode.session_id) == Session.id",
                                                    viewonly=True)
-
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_nonce(self) -> str | None:
-        return self.nonce
-
-    def get_auth_time(self) -> int:
-        return int(self.auth_time.timestamp())
-
-    def get_acr(self) -> str | None:
-        return self.acr
-
-    def get_amr(self) -> list | None:
-        return self.amr

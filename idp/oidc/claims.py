@@ -54,18 +54,22 @@ def _claim_value(user: User, name: str):
     return getattr(user, name, None)
 
 
-def _load_all_columns(user: User) -> None:
-    """One SELECT for columns the hot path left unloaded (see services.tokens.find_code), not one each."""
+def _whole_user(user) -> User:
+    """The User with every column loaded: a code exchange carries only its id and subject
+    (services.tokens.CodeUser), so claims beyond `sub` cost one SELECT there, and only there."""
+    if not isinstance(user, User):
+        return db.session.get(User, user.id)
     unloaded = inspect(user).unloaded
     if unloaded:
         db.session.refresh(user, attribute_names=list(unloaded))
+    return user
 
 
-def user_claims(user: User, names: set[str]) -> dict:
-    """The values of `names` that `user` has; absent values are left out, never null."""
+def user_claims(user, names: set[str]) -> dict:
+    """The values of `names` that `user` (a User or a CodeUser) has; absent values are left out, never null."""
     claims = {"sub": user.subject}
     if names - {"sub"}:
-        _load_all_columns(user)
+        user = _whole_user(user)
     for name in sorted(names):
         value = _claim_value(user, name)
         if value is not None and value != "":

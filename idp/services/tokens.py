@@ -6,10 +6,12 @@ on PostgreSQL let exactly one through.
 
 New rows on the token hot path are written with a Core INSERT (in the request's transaction, so
 they still commit or roll back with it): nothing reads the ORM object back, and the unit of work
-costs more CPU per row than the INSERT itself.
+costs more CPU per row than the INSERT itself. For the same reason a code being redeemed is read as
+one Core row (the code, its user's subject and state, its session's liveness), not as ORM objects.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
 
@@ -18,12 +20,53 @@ from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.extensions import db
-from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, Session, User, utcnow
+from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, Session, SessionStatus, User, utcnow
+from idp.models.grant import CodeBinding
 from idp.security.secrets import hash_token, new_token
 
 NO_SYNC = {"synchronize_session": False}
-TOKEN_USER_COLUMNS = (User.id, User.subject, User.is_active)
-LIVENESS_COLUMNS = (Session.id, Session.status, Session.expires_at)
+
+
+@dataclass(frozen=True)
+class CodeUser:
+    """The user columns a code exchange reads; claims beyond `sub` load the whole User (oidc.claims)."""
+
+    id: str
+    subject: str
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class RedeemableCode(CodeBinding):
+    """An authorization code row as a token request reads it, with its user and session state."""
+
+    id: str
+    oauth_client_id: str
+    user_id: str
+    session_id: str | None
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    claims: dict | None
+    auth_time: datetime
+    acr: str | None
+    amr: list | None
+    expires_at: datetime
+    used_at: datetime | None
+    user: CodeUser
+    session_status: str | None
+    session_expires_at: datetime | None
+
+    def session_is_live(self, now: datetime) -> bool:
+        """Session.is_live for the code's SSO session (False once that session ended or is gone)."""
+        return (self.session_status == SessionStatus.ACTIVE.value and self.session_expires_at is not None
+                and now < self.session_expires_at)
+
+
+CODE_COLUMNS = ("id", "oauth_client_id", "user_id", "session_id", "redirect_uri", "scope", "nonce", "code_challenge",
+                "code_challenge_method", "claims", "auth_time", "acr", "amr", "expires_at", "used_at")
 
 
 @cache
@@ -31,13 +74,16 @@ def _statement(name: str):
     """The hot-path statements, built once with bind parameters: SQLAlchemy memoizes a statement's
     cache key on the object, so reusing it skips rebuilding the query and its key on every request."""
     codes, refresh = AuthorizationCode.__table__, RefreshToken.__table__
+    users, sessions = User.__table__, Session.__table__
     statements = {
         # Only the user and session columns the token request reads: the wide rows cost more to fetch
-        # and load than the query itself. Other user columns load on first access (claims requests).
-        "find_code": (select(AuthorizationCode)
-                      .options(joinedload(AuthorizationCode.user).load_only(*TOKEN_USER_COLUMNS),
-                               joinedload(AuthorizationCode.session).load_only(*LIVENESS_COLUMNS))
-                      .where(AuthorizationCode.code_hash == bindparam("code_hash"))),
+        # and load than the query itself.
+        "find_code": (select(*[codes.c[name] for name in CODE_COLUMNS], users.c.subject, users.c.is_active,
+                             sessions.c.status.label("session_status"),
+                             sessions.c.expires_at.label("session_expires_at"))
+                      .join(users, users.c.id == codes.c.user_id)
+                      .outerjoin(sessions, sessions.c.id == codes.c.session_id)
+                      .where(codes.c.code_hash == bindparam("code_hash"))),
         "consume_code": (update(codes).where(codes.c.id == bindparam("code_id"), codes.c.used_at.is_(None))
                          .values(used_at=bindparam("now"))),
         "find_refresh_token": (select(RefreshToken)
@@ -69,13 +115,18 @@ def create_code(client: OAuthClient, user: User, **binding) -> str:
     return code
 
 
-def find_code(code: str, client: OAuthClient) -> AuthorizationCode | None:
-    """The code row for `code` issued to `client` (used or not), or None."""
-    row = db.session.scalars(_statement("find_code"), {"code_hash": hash_token(code)}).first()
-    return row if row is not None and row.oauth_client_id == client.id else None
+def find_code(code: str, client: OAuthClient) -> RedeemableCode | None:
+    """The code `code` issued to `client` (used or not), or None."""
+    row = db.session.execute(_statement("find_code"), {"code_hash": hash_token(code)}).first()
+    if row is None or row.oauth_client_id != client.id:
+        return None
+    values = row._mapping
+    return RedeemableCode(**{name: values[name] for name in CODE_COLUMNS},
+                          user=CodeUser(id=row.user_id, subject=row.subject, is_active=row.is_active),
+                          session_status=row.session_status, session_expires_at=row.session_expires_at)
 
 
-def consume_code(code: AuthorizationCode) -> bool:
+def consume_code(code: RedeemableCode) -> bool:
     """Mark the code used; True only for the one caller that flipped it (atomic)."""
     result = db.session.execute(_statement("consume_code"), {"code_id": code.id, "now": utcnow()})
     return result.rowcount == 1

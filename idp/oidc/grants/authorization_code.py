@@ -6,13 +6,14 @@ from authlib.oidc.core import OpenIDCode
 from flask import current_app
 
 from idp.extensions import db
-from idp.models import AuthorizationCode, Session, User, utcnow
+from idp.models import Session, User, utcnow
 from idp.oidc.client_auth import AUTH_METHODS
 from idp.oidc.claims import parse_claims_parameter
 from idp.oidc.responses import authorization_response
 from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token, refresh_allowed
 from idp.services import audit
 from idp.services import tokens as token_records
+from idp.services.tokens import CodeUser, RedeemableCode
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -39,7 +40,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             claims=parse_claims_parameter(data.get("claims")), auth_time=session.auth_time,
             acr=session.acr, amr=session.amr)
 
-    def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:
+    def query_authorization_code(self, code: str, client) -> RedeemableCode | None:
         """RFC 6749 4.1.2 / RFC 9700 4.5: a second redemption fails and revokes the code's tokens."""
         row = token_records.find_code(code, client)
         if row is None:
@@ -49,20 +50,19 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("The authorization code was already used.")
         if row.expires_at <= utcnow():
             return None
-        session = row.session
-        if session is None or not session.is_live(utcnow()):
+        if not row.session_is_live(utcnow()):
             raise InvalidGrantError("The sign-in session of this code has ended.")
         return row
 
     def delete_authorization_code(self, authorization_code) -> None:
         """Nothing to delete: the code was consumed atomically when it was looked up."""
 
-    def authenticate_user(self, authorization_code: AuthorizationCode) -> User | None:
+    def authenticate_user(self, authorization_code: RedeemableCode) -> CodeUser | None:
         user = authorization_code.user
         return user if user is not None and user.is_active else None
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
-        code: AuthorizationCode = self.request.authorization_code
+        code: RedeemableCode = self.request.authorization_code
         context = GrantContext(grant_id=code.id, session_id=code.session_id, claims=code.claims,
                                auth_time=code.auth_time, acr=code.acr, amr=code.amr)
         self.request.grant_context = context
@@ -89,7 +89,7 @@ class OpenIDCodeExtension(OpenIDCode):
     """OIDC Core 3.1.3.3: an ID token in the token response when `openid` was granted."""
 
     def encode_id_token(self, token, request):
-        code: AuthorizationCode = request.authorization_code
+        code: RedeemableCode = request.authorization_code
         return mint_id_token(request.client, request.user, request.grant_context, code.nonce,
                              token.get("access_token"))
 
