@@ -75,6 +75,29 @@ LEGEND = ("CPU ms app+db: CPU time per request (per flow for the code flow) spen
           "ceiling's, a ratio that background load on the machine disturbs less than the rate.")
 
 
+def pair_lines(pairs: list, seconds: int) -> list[str]:
+    """client_credentials over the ceiling in interleaved rounds: each round's ratio and the median."""
+    ratios = [(app.rate / ceiling.rate, ceiling.cpu.total_ms / app.cpu.total_ms if app.cpu and ceiling.cpu else None)
+              for ceiling, app in pairs if ceiling.rate and app.rate and not (ceiling.unavailable or app.unavailable)]
+    if not ratios:
+        return []
+    by_rate = sorted(r for r, _ in ratios)
+    by_cpu = sorted(c for _, c in ratios if c is not None)
+    target = CEILING_TARGETS["client_credentials"]
+    median = _median(by_rate)
+    line = (f"client_credentials / ceiling in {len(ratios)} interleaved {seconds}s pairs: "
+            + ", ".join(f"{r:.1%}" for r, _ in ratios)
+            + f"; median {median:.1%} (target >= {target:.0%}: {_verdict(median >= target)})")
+    if by_cpu:
+        line += f", median {_median(by_cpu):.1%} by CPU cost"
+    return ["", line]
+
+
+def _median(values: list[float]) -> float:
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def memory_line(peak_rss_kib: int, peak_pss_kib: int, processes: int, by_pid: dict[int, int]) -> str:
     """The summed peak, and each process's own peak (master first: it has the lowest pid)."""
     rss_mib = peak_rss_kib / 1024

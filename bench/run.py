@@ -37,6 +37,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile", default="production", choices=("production", "development"))
     parser.add_argument("--only", action="append", help="run only scenarios whose name contains this")
     parser.add_argument("--keep", action="store_true", help="keep the state directory (logs, keys)")
+    parser.add_argument("--pairs", type=int, default=4,
+                        help="interleaved ceiling / client_credentials rounds for the paired ratio (0: none)")
+    parser.add_argument("--pair-seconds", type=int, default=4, help="measured seconds of each paired round")
     return parser.parse_args()
 
 
@@ -54,6 +57,7 @@ class Measurements:
     bcrypt: BcryptRate | None
     sampler: MemorySampler
     sample_token: str | None
+    pairs: list[tuple[Outcome, Outcome]] = field(default_factory=list)
     sql: dict | str = ""
     loadavg: list[str] = field(default_factory=list)
 
@@ -80,9 +84,30 @@ def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) 
         sample_token = sample_client_credentials(ctx)
         ceilings = run_ceilings(ceiling_env(prepared.env, sample_token), state_dir, args, load)
         outcomes, bcrypt = run_app_scenarios(ctx, args, load)
+        pairs = []
+        if args.pairs and any(o.name == "client_credentials" for o in outcomes):
+            pairs = run_pairs(ctx, ceiling_env(prepared.env, sample_token), state_dir, args)
         sampler.stop()
     loadavg.append(_loadavg())
-    return Measurements(outcomes, ceilings, bcrypt, sampler, sample_token, loadavg=loadavg)
+    return Measurements(outcomes, ceilings, bcrypt, sampler, sample_token, pairs=pairs, loadavg=loadavg)
+
+
+def run_pairs(app_ctx: Context, env: dict, state_dir: Path, args) -> list[tuple[Outcome, Outcome]]:
+    """The ceiling and client_credentials, alternately, `--pairs` times: both servers stay up and each
+    round of one is right next to a round of the other, so a machine whose speed drifts during the
+    run (a shared host) moves both sides of each pair alike."""
+    ceiling_scenario = CEILING_SCENARIOS[0]
+    app_scenario = next(s for s in APP_SCENARIOS if s.name == "client_credentials")
+    load = Load(seconds=args.pair_seconds, warmup=1, connections=args.connections)
+    server = serve("bench.ceiling_app:app", env, state_dir, args, "ceiling-pairs")
+    pairs = []
+    with server:
+        server.start("/")
+        ceiling_ctx = Context(server.url, env, state_dir, server_pids=server.pids, database=preparing.DATABASE)
+        for number in range(args.pairs):
+            _say(f"pair {number + 1}/{args.pairs}: ceiling, then client_credentials")
+            pairs.append((run_scenario(ceiling_scenario, ceiling_ctx, load), run_scenario(app_scenario, app_ctx, load)))
+    return pairs
 
 
 def run_ceilings(env: dict, state_dir: Path, args, load: Load) -> list[Outcome]:
@@ -200,6 +225,8 @@ def print_report(args, load: Load, prepared: preparing.Preparation, measured: Me
     for line in report.scenario_lines(measured.outcomes, measured.ceilings, measured.bcrypt):
         print(line)
     print(report.LEGEND)
+    for line in report.pair_lines(measured.pairs, args.pair_seconds):
+        print(line)
     print()
     sampler = measured.sampler
     print(report.memory_line(sampler.peak_rss_kib, sampler.peak_pss_kib, sampler.processes, sampler.peak_rss_by_pid))
