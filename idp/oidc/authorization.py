@@ -14,7 +14,7 @@ from flask import Response, current_app, request, url_for
 from werkzeug.routing import BuildError
 
 from idp.models import Session, utcnow
-from idp.oidc.authorization_checks import id_token_hint_subject
+from idp.oidc.authorization_checks import essential_acr_values, id_token_hint_subject
 from idp.oidc.request_objects import resolve_request_object
 from idp.oidc.oauth_requests import StoredAuthorizationRequest
 from idp.oidc.responses import as_flask_response, error_response, redirect_to
@@ -107,11 +107,24 @@ def proceed(grant, created_at: datetime, pending_id: str | None) -> Response:
     return redirect_to(interaction_url(step, pending_id))
 
 
+class UnmetAuthenticationRequirements(OAuth2Error):
+    """OpenID Connect Core Unmet Authentication Requirements 1.0, section 2."""
+
+    error = "unmet_authentication_requirements"
+
+
 def issue_code(grant, session: Session, pending_id: str | None) -> Response:
     """Close the pending request and redirect the code to the client."""
     grant.request.browser_session = session
     if pending_id:
         pending_requests.complete(pending_id)
+    required = essential_acr_values(grant.request.payload.data)
+    if required and (session.acr or "0") not in required:
+        # OIDC Core 5.5.1.1: an essential acr the sign-in cannot meet is a failed authentication.
+        error = UnmetAuthenticationRequirements(
+            "The sign-in does not meet the essential 'acr' requested.", redirect_uri=grant.redirect_uri,
+            state=grant.request.payload.data.get("state"))
+        return error_response(error, grant.request.payload.data.get("response_mode"))
     result = grant.create_authorization_response(grant.redirect_uri, session.user)
     audit.record("oauth.authorized", actor_user_id=session.user_id, target_type="client",
                  target_id=grant.client.client_id, details={"scope": grant.request.scope})

@@ -54,6 +54,16 @@ def check_claims_parameter(data: dict) -> None:
     parse_claims_parameter(data.get("claims"))
 
 
+def essential_acr_values(data: dict) -> list[str]:
+    """OIDC Core 5.5.1.1: the acr values an essential `acr` claim request demands (empty: none)."""
+    claims = parse_claims_parameter(data.get("claims")) or {}
+    request = (claims.get("id_token") or {}).get("acr")
+    if not isinstance(request, dict) or request.get("essential") is not True:
+        return []
+    values = request.get("values") if "values" in request else [request.get("value")]
+    return [str(v) for v in values or [] if v is not None]
+
+
 def id_token_hint_subject(data: dict) -> str | None:
     """OIDC Core 3.1.2.1: the `sub` of an ID token this issuer signed (it may have expired)."""
     hint = data.get("id_token_hint")

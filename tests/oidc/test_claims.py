@@ -50,3 +50,27 @@ def test_malformed_claims_parameter_is_invalid_request(flow, user):
     flow.sign_in(user)
     for bad in ("{not json", '["email"]', '{"userinfo": 3}'):
         assert query_of(flow.authorize(claims=bad).headers["Location"])["error"] == "invalid_request", bad
+
+
+def test_unmeetable_essential_acr_fails_the_authentication(flow, user):
+    """OIDC Core 5.5.1.1: an essential `acr` whose values the sign-in cannot meet is a failed
+    authentication, answered with unmet_authentication_requirements (OpenID Connect Core Unmet
+    Authentication Requirements 1.0, 2) at the redirect URI, with state and iss, and no code."""
+    from tests.oidc.conftest import query_of
+
+    flow.sign_in(user)
+    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": ["urn:example:loa:mfa"]}}})
+    answer = query_of(flow.authorize(claims=claims, state="s-1").headers["Location"])
+    assert answer["error"] == "unmet_authentication_requirements"
+    assert answer["state"] == "s-1" and "iss" in answer and "code" not in answer
+
+
+def test_meetable_essential_acr_and_voluntary_acr_values_issue_tokens(flow, user, app):
+    """OIDC Core 5.5.1.1 / 3.1.2.1: an essential acr the sign-in meets, or acr_values that are only
+    voluntary, still sign the user in; the ID token states the acr actually achieved."""
+    flow.sign_in(user)
+    essential = json.dumps({"id_token": {"acr": {"essential": True, "value": "0"}}})
+    assert decode(app, flow.tokens(scope="openid", claims=essential)["id_token"])["acr"] == "0"
+    voluntary = json.dumps({"id_token": {"acr": {"values": ["urn:example:loa:mfa"]}}})
+    tokens = flow.tokens(scope="openid", claims=voluntary, acr_values="urn:example:loa:mfa")
+    assert decode(app, tokens["id_token"])["acr"] == "0"
