@@ -14,7 +14,7 @@ from flask import Response, current_app, request, url_for
 from werkzeug.routing import BuildError
 
 from idp.models import Session, utcnow
-from idp.oidc.authorization_checks import essential_acr_values, id_token_hint_subject
+from idp.oidc.authorization_checks import essential_acr_values, id_token_hint_subject, requested_subject
 from idp.oidc.request_objects import resolve_request_object
 from idp.oidc.oauth_requests import StoredAuthorizationRequest
 from idp.oidc.responses import as_flask_response, error_response, redirect_to
@@ -23,7 +23,7 @@ from idp.services import authorization_requests as pending_requests
 from idp.services.browser_sessions import current_browser_session
 from idp.services.consent import has_consent
 
-LOGIN, CONSENT, ISSUE = "login", "consent", "issue"
+LOGIN, CONSENT, ISSUE, WRONG_USER = "login", "consent", "issue", "wrong_user"
 
 
 def _server():
@@ -76,6 +76,10 @@ def next_step(data: dict, grant, session: Session | None, created_at: datetime) 
     hinted = id_token_hint_subject(data)
     if not fresh and hinted and hinted != session.user.subject:
         return LOGIN
+    named = requested_subject(data)
+    if named is not None and named != session.user.subject:
+        # OIDC Core 5.5.1: never a token for another user than the `sub` the claims request names.
+        return WRONG_USER if fresh else LOGIN
     return consent_step(prompts, grant, session, created_at)
 
 
@@ -96,6 +100,12 @@ def proceed(grant, created_at: datetime, pending_id: str | None) -> Response:
     session = current_browser_session()
     step = next_step(data, grant, session, created_at)
     state, mode = data.get("state"), data.get("response_mode")
+    if step == WRONG_USER:
+        if pending_id:
+            pending_requests.complete(pending_id)
+        error = AccessDeniedError("The signed-in user is not the one the request names.",
+                                  redirect_uri=grant.redirect_uri, state=state)
+        return error_response(error, mode)
     if step != ISSUE and "none" in data.get("prompt", "").split():
         error_cls = LoginRequiredError if step == LOGIN else ConsentRequiredError
         return error_response(error_cls(redirect_uri=grant.redirect_uri, state=state), mode)

@@ -64,6 +64,14 @@ def essential_acr_values(data: dict) -> list[str]:
     return [str(v) for v in values or [] if v is not None]
 
 
+def requested_subject(data: dict) -> str | None:
+    """OIDC Core 5.5.1: the `sub` value a claims request names for the ID token, if any."""
+    claims = parse_claims_parameter(data.get("claims")) or {}
+    request = (claims.get("id_token") or {}).get("sub")
+    value = request.get("value") if isinstance(request, dict) else None
+    return str(value) if value is not None else None
+
+
 def id_token_hint_subject(data: dict) -> str | None:
     """OIDC Core 3.1.2.1: the `sub` of an ID token this issuer signed (it may have expired)."""
     hint = data.get("id_token_hint")

@@ -74,3 +74,24 @@ def test_meetable_essential_acr_and_voluntary_acr_values_issue_tokens(flow, user
     voluntary = json.dumps({"id_token": {"acr": {"values": ["urn:example:loa:mfa"]}}})
     tokens = flow.tokens(scope="openid", claims=voluntary, acr_values="urn:example:loa:mfa")
     assert decode(app, tokens["id_token"])["acr"] == "0"
+
+
+def test_claims_sub_value_is_the_only_user_who_gets_tokens(flow, user, factories, app):
+    """OIDC Core 5.5.1: with a `sub` value requested for the ID token, only that user gets a code;
+    another signed-in user is sent to sign in (login_required under prompt=none), and a sign-in as
+    someone else during the request ends in access_denied, never in their tokens."""
+    from tests.oidc.conftest import query_of
+
+    flow.sign_in(user)
+    subject = decode(app, flow.tokens(scope="openid")["id_token"])["sub"]
+    named = json.dumps({"id_token": {"sub": {"value": subject}}})
+    other = factories.user()
+    flow.sign_in(other)
+    assert query_of(flow.authorize(claims=named, prompt="none").headers["Location"])["error"] == "login_required"
+    request_id = query_of(flow.authorize(claims=named).headers["Location"])["request"]
+    flow.sign_in(other)
+    refused = query_of(flow.client.get(f"/oauth2/authorize/resume/{request_id}").headers["Location"])
+    assert refused["error"] == "access_denied" and refused["state"] == "st-123" and "code" not in refused
+    request_id = query_of(flow.authorize(claims=named).headers["Location"])["request"]
+    flow.sign_in(user)
+    assert "code" in query_of(flow.client.get(f"/oauth2/authorize/resume/{request_id}").headers["Location"])
