@@ -76,24 +76,31 @@ LEGEND = ("CPU ms app+db: CPU time per request (per flow for the code flow) spen
 
 
 def pair_lines(pairs: list, seconds: int) -> list[str]:
-    """client_credentials over the ceiling in interleaved rounds: each round's ratio and the median."""
-    ratios = [(app.rate / ceiling.rate, ceiling.cpu.total_ms / app.cpu.total_ms if app.cpu and ceiling.cpu else None)
-              for ceiling, app in pairs if ceiling.rate and app.rate and not (ceiling.unavailable or app.unavailable)]
-    if not ratios:
-        return []
-    by_rate = sorted(r for r, _ in ratios)
-    by_cpu = sorted(c for _, c in ratios if c is not None)
-    target = CEILING_TARGETS["client_credentials"]
-    median = _median(by_rate)
-    line = (f"client_credentials / ceiling in {len(ratios)} interleaved {seconds}s pairs: "
-            + ", ".join(f"{r:.1%}" for r, _ in ratios)
-            + f"; median {median:.1%} (target >= {target:.0%}: {_verdict(median >= target)})")
-    if by_cpu:
-        line += f", median {_median(by_cpu):.1%} by CPU cost"
-    return ["", line]
+    """Each paired scenario over the ceiling measured right before it: every pair's ratio, the median,
+    and the median app rate paired with the median ceiling rate."""
+    lines = []
+    for name in dict.fromkeys(app.name for _, app in pairs):
+        usable = [(ceiling, app) for ceiling, app in pairs if app.name == name and ceiling.rate and app.rate
+                  and not (ceiling.unavailable or app.unavailable)]
+        if not usable:
+            continue
+        ratios = [app.rate / ceiling.rate for ceiling, app in usable]
+        by_cpu = [ceiling.cpu.total_ms / app.cpu.total_ms for ceiling, app in usable if ceiling.cpu and app.cpu]
+        line = (f"{name} / ceiling in {len(usable)} interleaved {seconds}s pairs: "
+                + ", ".join(f"{r:.1%}" for r in ratios) + f"; median {_median(ratios):.1%}")
+        target = CEILING_TARGETS.get(name)
+        if target is not None:
+            line += f" (target >= {target:.0%}: {_verdict(_median(ratios) >= target)})"
+        if by_cpu:
+            line += f", median {_median(by_cpu):.1%} by CPU cost"
+        line += (f"; rates: median {_median([a.rate for _, a in usable]):.1f} {usable[0][1].unit} beside a median "
+                 f"ceiling of {_median([c.rate for c, _ in usable]):.0f} req/s")
+        lines.append(line)
+    return [""] + lines if lines else []
 
 
 def _median(values: list[float]) -> float:
+    values = sorted(values)
     middle = len(values) // 2
     return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 

@@ -38,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--only", action="append", help="run only scenarios whose name contains this")
     parser.add_argument("--keep", action="store_true", help="keep the state directory (logs, keys)")
     parser.add_argument("--pairs", type=int, default=4,
-                        help="interleaved ceiling / client_credentials rounds for the paired ratio (0: none)")
+                        help="interleaved ceiling / app rounds (client_credentials, code flow) for paired ratios (0: none)")
     parser.add_argument("--pair-seconds", type=int, default=4, help="measured seconds of each paired round")
     return parser.parse_args()
 
@@ -84,29 +84,34 @@ def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) 
         sample_token = sample_client_credentials(ctx)
         ceilings = run_ceilings(ceiling_env(prepared.env, sample_token), state_dir, args, load)
         outcomes, bcrypt = run_app_scenarios(ctx, args, load)
-        pairs = []
-        if args.pairs and any(o.name == "client_credentials" for o in outcomes):
-            pairs = run_pairs(ctx, ceiling_env(prepared.env, sample_token), state_dir, args)
+        paired = [o.name for o in outcomes if o.name in PAIRED and not o.unavailable]
+        pairs = run_pairs(ctx, ceiling_env(prepared.env, sample_token), state_dir, args, paired) if args.pairs else []
         sampler.stop()
     loadavg.append(_loadavg())
     return Measurements(outcomes, ceilings, bcrypt, sampler, sample_token, pairs=pairs, loadavg=loadavg)
 
 
-def run_pairs(app_ctx: Context, env: dict, state_dir: Path, args) -> list[tuple[Outcome, Outcome]]:
-    """The ceiling and client_credentials, alternately, `--pairs` times: both servers stay up and each
-    round of one is right next to a round of the other, so a machine whose speed drifts during the
-    run (a shared host) moves both sides of each pair alike."""
+PAIRED = ("client_credentials", "code flow (authorize+token)")
+
+
+def run_pairs(app_ctx: Context, env: dict, state_dir: Path, args, names: list[str]) -> list[tuple[Outcome, Outcome]]:
+    """The ceiling and each of `names`, alternately, `--pairs` times: both servers stay up and each
+    app round runs right after a ceiling round, so a machine whose speed drifts during the run (a
+    shared host) moves both sides of each pair alike."""
     ceiling_scenario = CEILING_SCENARIOS[0]
-    app_scenario = next(s for s in APP_SCENARIOS if s.name == "client_credentials")
+    scenarios = [s for s in APP_SCENARIOS if s.name in names]
     load = Load(seconds=args.pair_seconds, warmup=1, connections=args.connections)
-    server = serve("bench.ceiling_app:app", env, state_dir, args, "ceiling-pairs")
     pairs = []
+    if not scenarios:
+        return pairs
+    server = serve("bench.ceiling_app:app", env, state_dir, args, "ceiling-pairs")
     with server:
         server.start("/")
         ceiling_ctx = Context(server.url, env, state_dir, server_pids=server.pids, database=preparing.DATABASE)
         for number in range(args.pairs):
-            _say(f"pair {number + 1}/{args.pairs}: ceiling, then client_credentials")
-            pairs.append((run_scenario(ceiling_scenario, ceiling_ctx, load), run_scenario(app_scenario, app_ctx, load)))
+            for scenario in scenarios:
+                _say(f"pair {number + 1}/{args.pairs}: ceiling, then {scenario.name}")
+                pairs.append((run_scenario(ceiling_scenario, ceiling_ctx, load), run_scenario(scenario, app_ctx, load)))
     return pairs
 
 
