@@ -1,5 +1,8 @@
-"""Provider metadata (OIDC Discovery 1.0 3, RFC 8414 2): every advertised value works."""
+"""Provider metadata (OIDC Discovery 1.0 3, RFC 8414 2): every advertised value works; and issuer
+discovery by WebFinger (OIDC Discovery 1.0 2, RFC 7033)."""
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from flask import current_app
 
@@ -56,3 +59,28 @@ def openid_configuration() -> dict:
         "request_object_signing_alg_values_supported": REQUEST_OBJECT_ALGS,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
     }
+
+
+ISSUER_REL = "http://openid.net/specs/connect/1.0/issuer"
+
+
+def _resource_host(resource: str) -> str | None:
+    """The host (and port) a WebFinger resource names: `acct:user@host` or an http(s) URL."""
+    if resource.startswith("acct:"):
+        _, at, host = resource[5:].rpartition("@")
+        return host.lower() if at and host else None
+    parts = urlsplit(resource)
+    return parts.netloc.lower() if parts.scheme in ("https", "http") and parts.netloc else None
+
+
+def webfinger(resource: str, rels: list[str]) -> dict | None:
+    """OIDC Discovery 1.0 2.1-2.2: the issuer for a resource on this IdP's host, else None (404).
+
+    Every account name on this host gets the same answer, so the endpoint reveals nothing about
+    which accounts exist. `rel` filters the links (RFC 7033 4.3).
+    """
+    issuer = current_app.config["ISSUER"]
+    if _resource_host(resource) != urlsplit(issuer).netloc.lower():
+        return None
+    links = [{"rel": ISSUER_REL, "href": issuer}]
+    return {"subject": resource, "links": [link for link in links if not rels or link["rel"] in rels]}

@@ -32,6 +32,26 @@ def authorization_server_metadata():
     return _json(discovery.authorization_server_metadata())
 
 
+@bp.get("/.well-known/webfinger")
+def webfinger():
+    """OIDC Discovery 1.0 2 / RFC 7033 4: which issuer serves a user or URL on this host."""
+    resource = request.args.get("resource", "")
+    if not resource:
+        return _jrd_error("The 'resource' parameter is required.", 400)
+    body = discovery.webfinger(resource, request.args.getlist("rel"))
+    if body is None:
+        return _jrd_error("This server does not know that resource.", 404)
+    response = _json(body)
+    response.content_type = "application/jrd+json"
+    return response
+
+
+def _jrd_error(description: str, status: int):
+    response = jsonify({"error": "invalid_request" if status == 400 else "not_found", "error_description": description})
+    response.status_code = status
+    return response
+
+
 @bp.get("/oauth2/jwks")
 def jwks():
     """The public signing keys (RFC 7517)."""

@@ -50,3 +50,32 @@ def test_jwks_has_no_private_members_and_every_key_has_kid(client):
     """RFC 7517 4-5: the JWKS publishes public members only, each key with kid, alg and use."""
     keys = client.get("/oauth2/jwks").get_json()["keys"]
     assert keys and all(k["kid"] and k["use"] == "sig" and not (PRIVATE_MEMBERS & set(k)) for k in keys)
+
+
+def test_webfinger_names_the_issuer_for_any_account_on_this_host(client, app):
+    """OIDC Discovery 1.0 2.2: an acct: or URL resource on the issuer's host gets the issuer link
+    (application/jrd+json, readable cross-origin per RFC 7033 5), the same for every account name,
+    so WebFinger reveals nothing about which accounts exist."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(app.config["ISSUER"]).netloc
+    rel = "http://openid.net/specs/connect/1.0/issuer"
+    for resource in (f"acct:alice@{host}", f"acct:nobody-at-all@{host}", f"{app.config['ISSUER']}/joe"):
+        response = client.get("/.well-known/webfinger", query_string={"resource": resource, "rel": rel},
+                              headers={"Origin": "https://rp.example"})
+        assert response.status_code == 200 and response.mimetype == "application/jrd+json"
+        assert response.get_json() == {"subject": resource, "links": [{"rel": rel, "href": app.config["ISSUER"]}]}
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_webfinger_refuses_other_hosts_and_missing_resource(client):
+    """RFC 7033 4.2: a resource this server does not serve is 404; no resource is 400; a rel
+    filter that matches nothing leaves the links empty."""
+    assert client.get("/.well-known/webfinger", query_string={"resource": "acct:joe@elsewhere.example"}).status_code == 404
+    assert client.get("/.well-known/webfinger").status_code == 400
+    from urllib.parse import urlsplit
+
+    host = urlsplit(client.application.config["ISSUER"]).netloc
+    body = client.get("/.well-known/webfinger", query_string={"resource": f"acct:joe@{host}",
+                                                              "rel": "http://webfinger.net/rel/avatar"}).get_json()
+    assert body["links"] == []
