@@ -54,21 +54,26 @@ def check_claims_parameter(data: dict) -> None:
     parse_claims_parameter(data.get("claims"))
 
 
+def _id_token_claim_request(data: dict, name: str) -> dict:
+    """The claims parameter's request for ID token claim `name` ({} when absent or null)."""
+    claims = parse_claims_parameter(data.get("claims")) or {}
+    request = (claims.get("id_token") or {}).get(name)
+    return request if isinstance(request, dict) else {}
+
+
 def essential_acr_values(data: dict) -> list[str]:
     """OIDC Core 5.5.1.1: the acr values an essential `acr` claim request demands (empty: none)."""
-    claims = parse_claims_parameter(data.get("claims")) or {}
-    request = (claims.get("id_token") or {}).get("acr")
-    if not isinstance(request, dict) or request.get("essential") is not True:
+    request = _id_token_claim_request(data, "acr")
+    if request.get("essential") is not True:
         return []
-    values = request.get("values") if "values" in request else [request.get("value")]
-    return [str(v) for v in values or [] if v is not None]
+    values = request.get("values") if "values" in request else request.get("value")
+    values = values if isinstance(values, list) else [values]
+    return [str(v) for v in values if v is not None]
 
 
 def requested_subject(data: dict) -> str | None:
     """OIDC Core 5.5.1: the `sub` value a claims request names for the ID token, if any."""
-    claims = parse_claims_parameter(data.get("claims")) or {}
-    request = (claims.get("id_token") or {}).get("sub")
-    value = request.get("value") if isinstance(request, dict) else None
+    value = _id_token_claim_request(data, "sub").get("value")
     return str(value) if value is not None else None
 
 
