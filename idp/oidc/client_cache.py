@@ -34,6 +34,7 @@ class ClientCache:
         if self.ttl <= 0 or not inspect(client).persistent:
             return
         values = {attr.key: getattr(client, attr.key) for attr in inspect(OAuthClient).column_attrs}
+        values = {key: list(value) if type(value) is list else value for key, value in values.items()}
         with self._lock:
             self._entries[client.client_id] = (time.time() + self.ttl, values)
 
