@@ -15,7 +15,7 @@ from idp.security.secrets import check_client_secret
 METADATA_COLUMNS = (
     "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "scope",
     "token_endpoint_auth_method", "id_token_signed_response_alg", "jwks", "jwks_uri",
-    "logo_uri", "client_uri",
+    "logo_uri", "client_uri", "policy_uri", "tos_uri",
 )
 
 
@@ -40,6 +40,8 @@ class OAuthClient(IdMixin, TimestampMixin, ClientMixin, db.Model):
     jwks_uri: Mapped[str | None] = mapped_column(String(500))
     logo_uri: Mapped[str | None] = mapped_column(String(500))
     client_uri: Mapped[str | None] = mapped_column(String(500))
+    policy_uri: Mapped[str | None] = mapped_column(String(500))
+    tos_uri: Mapped[str | None] = mapped_column(String(500))
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     # Policy: issue refresh tokens even when offline_access was not requested.
     refresh_without_offline_access: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

@@ -2,6 +2,8 @@
 (RFC 7592: read, update, delete) behind the registration access token."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from authlib.oauth2.rfc7591 import ClientMetadataClaims as OAuthClientMetadata
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint, InvalidClientMetadataError
 from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint
@@ -27,14 +29,40 @@ def bearer(request) -> str | None:
 
 
 # Column sizes of OAuthClient: longer values are refused, never truncated.
-LENGTH_LIMITS = {"client_name": 200, "scope": 1000, "jwks_uri": 500, "logo_uri": 500, "client_uri": 500}
+LENGTH_LIMITS = {"client_name": 200, "scope": 1000, "jwks_uri": 500, "logo_uri": 500, "client_uri": 500,
+                 "policy_uri": 500, "tos_uri": 500}
 URI_LIMIT = 500
+# URL-valued metadata (RFC 7591 2, OIDC Registration 2): the web pages the consent page links to,
+# the logo it shows, and the key set URL (https only in production, checked again at fetch time).
+URL_METADATA = ("client_uri", "policy_uri", "tos_uri", "logo_uri", "jwks_uri")
+
+
+def is_web_url(value) -> bool:
+    """An absolute http(s) URL with a host and no whitespace (lowercase scheme, as the consent page
+    links only values starting with "https://" or "http://")."""
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        return False
+    if any(ch.isspace() for ch in value):
+        return False
+    try:
+        return bool(urlsplit(value).hostname)
+    except ValueError:
+        return False
 
 
 def require_json_object(request) -> None:
     """RFC 7591 3.1: the body must be a JSON object of metadata."""
     if not isinstance(request.payload.data, dict):
         raise InvalidClientMetadataError("The request body must be a JSON object.")
+
+
+def check_url_metadata(request) -> None:
+    """URL-valued metadata, when present, are http(s) URLs. Checked on the raw body, before the
+    metadata registries (whose URL check accepts any scheme and fails on non-strings)."""
+    data = request.payload.data
+    for name in URL_METADATA:
+        if data.get(name) not in (None, "") and not is_web_url(data[name]):
+            raise InvalidClientMetadataError(f"{name} must be an absolute http or https URL.")
 
 
 def check_lengths(metadata: dict) -> None:
@@ -92,6 +120,7 @@ class ClientRegistration(ClientRegistrationEndpoint):
 
     def extract_client_metadata(self, request) -> dict:
         require_json_object(request)
+        check_url_metadata(request)
         metadata = super().extract_client_metadata(request)
         check_metadata(metadata)
         return metadata
@@ -155,6 +184,7 @@ class ClientConfiguration(ClientConfigurationEndpoint):
 
     def extract_client_metadata(self, request) -> dict:
         require_json_object(request)
+        check_url_metadata(request)
         metadata = super().extract_client_metadata(request)
         check_metadata(metadata)
         return metadata

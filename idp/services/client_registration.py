@@ -70,7 +70,7 @@ def apply_metadata(client: OAuthClient, metadata: dict) -> None:
     client.scope = metadata.get("scope") or "openid"
     client.token_endpoint_auth_method = metadata.get("token_endpoint_auth_method") or "client_secret_basic"
     client.id_token_signed_response_alg = metadata.get("id_token_signed_response_alg") or "RS256"
-    for name in ("jwks", "jwks_uri", "logo_uri", "client_uri"):
+    for name in ("jwks", "jwks_uri", "logo_uri", "client_uri", "policy_uri", "tos_uri"):
         setattr(client, name, metadata.get(name))
 
 

@@ -92,3 +92,55 @@ def test_platform_admin_api_token_may_register_but_not_a_member(client, factorie
         db.session.commit()
     assert register(client, member_token).get_json()["error"] == "access_denied"
     assert register(client, admin_token).status_code == 201
+
+
+def test_policy_and_tos_uris_are_stored_and_returned(client, initial_token):
+    """RFC 7591 2 and 3.2.1, RFC 7592 2.1-2.2: policy_uri and tos_uri come back on registration, read
+    and update; an RP sees the privacy policy and terms it registered, and an update that omits
+    them removes them."""
+    uris = {"policy_uri": "https://dyn.example/privacy", "tos_uri": "https://dyn.example/terms"}
+    body = register(client, initial_token, **uris).get_json()
+    assert {name: body.get(name) for name in uris} == uris
+    path = f"/oauth2/register/{body['client_id']}"
+    auth = {"Authorization": f"Bearer {body['registration_access_token']}"}
+    assert {name: client.get(path, headers=auth).get_json().get(name) for name in uris} == uris
+    changed = {"policy_uri": "http://dyn.example/privacy-v2", "tos_uri": "https://dyn.example/terms-v2"}
+    update = client.put(path, headers=auth, json={**METADATA, "client_id": body["client_id"], **changed})
+    assert update.status_code == 200 and {name: update.get_json().get(name) for name in uris} == changed
+    assert {name: client.get(path, headers=auth).get_json().get(name) for name in uris} == changed
+    cleared = client.put(path, headers=auth, json={**METADATA, "client_id": body["client_id"]})
+    assert cleared.status_code == 200 and not set(uris) & set(client.get(path, headers=auth).get_json())
+
+
+@pytest.mark.parametrize("name", ["policy_uri", "tos_uri", "client_uri"])
+@pytest.mark.parametrize("value", ["javascript:alert(1)", "/privacy", "privacy.html", "javascript://dyn.example/%0aalert(1)",
+                                   "ftp://dyn.example/privacy", "https://dyn.example/pri vacy", "https:///privacy", 5,
+                                   ["https://dyn.example/privacy"], "https://dyn.example/" + "p" * 500])
+def test_web_page_uri_must_be_http_url(client, initial_token, name, value):
+    """RFC 7591 2 and 3.2.2: policy_uri, tos_uri and client_uri are web pages an end user is sent to;
+    a javascript:, relative, non-http(s), malformed or over-long value is a 400 invalid_client_metadata
+    and no client is made."""
+    response = register(client, initial_token, **{name: value})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_client_metadata"
+    assert register(client, initial_token).status_code == 201  # the initial access token was not used up
+
+
+def test_update_with_javascript_policy_uri_is_refused(client, initial_token):
+    """RFC 7592 2.2 and RFC 7591 3.2.2: an update naming a javascript: policy_uri is refused with
+    invalid_client_metadata, and the registered policy_uri stays as it was."""
+    body = register(client, initial_token, policy_uri="https://dyn.example/privacy").get_json()
+    path = f"/oauth2/register/{body['client_id']}"
+    auth = {"Authorization": f"Bearer {body['registration_access_token']}"}
+    update = client.put(path, headers=auth, json={**METADATA, "client_id": body["client_id"],
+                                                   "policy_uri": "javascript:alert(1)"})
+    assert update.status_code == 400 and update.get_json()["error"] == "invalid_client_metadata"
+    assert client.get(path, headers=auth).get_json()["policy_uri"] == "https://dyn.example/privacy"
+
+
+@pytest.mark.parametrize("name", ["logo_uri", "jwks_uri"])
+@pytest.mark.parametrize("value", [5, ["https://dyn.example/logo.png"], "javascript:alert(1)", "data:image/png;base64,AA"])
+def test_logo_and_jwks_uri_must_be_http_urls(client, initial_token, name, value):
+    """RFC 7591 2 and 3.2.2: logo_uri and jwks_uri are URLs; a non-string or non-http(s) value is a
+    400 invalid_client_metadata, never a server error."""
+    response = register(client, initial_token, **{name: value})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_client_metadata"

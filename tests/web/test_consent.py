@@ -119,3 +119,33 @@ def test_hostile_client_name_and_uri_are_shown_as_text(app, client, demo):
     html = client.get(_to_consent(client)).get_data(as_text=True)
     assert "<script>alert" not in html and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
     assert "javascript:" not in html
+
+
+def _set_demo_client(app, **values) -> None:
+    with app.app_context():
+        row = db.session.scalars(select(OAuthClient).where(OAuthClient.client_id == DEMO_CLIENT["client_id"])).one()
+        for name, value in values.items():
+            setattr(row, name, value)
+        db.session.commit()
+
+
+def test_consent_links_privacy_policy_and_terms(app, client, demo):
+    """RFC 7591 2 / OIDC Registration 2: the consent page links the client's policy_uri and tos_uri,
+    so the user can read its privacy policy and terms of service before allowing."""
+    _set_demo_client(app, policy_uri="https://acme.example/privacy?lang=en&v=2", tos_uri="http://acme.example/terms")
+    html = client.get(_to_consent(client)).get_data(as_text=True)
+    assert ('<a href="https://acme.example/privacy?lang=en&amp;v=2" rel="noopener noreferrer">Privacy policy</a>'
+            in html)
+    assert '<a href="http://acme.example/terms" rel="noopener noreferrer">Terms of service</a>' in html
+
+
+def test_non_http_policy_and_terms_are_not_linked(app, client, demo):
+    """Hostile data written straight into the database: a javascript: or data: policy_uri / tos_uri
+    gives the user no link at all, and a quote in a URL cannot break out of the attribute."""
+    _set_demo_client(app, policy_uri="javascript:alert(1)", tos_uri="data:text/html,<script>alert(1)</script>")
+    html = client.get(_to_consent(client)).get_data(as_text=True)
+    assert "Privacy policy" not in html and "Terms of service" not in html
+    assert "javascript:" not in html and "data:text" not in html and "<script>alert" not in html
+    _set_demo_client(app, policy_uri='https://acme.example/p" onclick="alert(1)')
+    html = client.get(_to_consent(client)).get_data(as_text=True)
+    assert 'href="https://acme.example/p&#34; onclick=&#34;alert(1)"' in html and 'onclick="alert' not in html
