@@ -65,6 +65,16 @@ def check_url_metadata(request) -> None:
             raise InvalidClientMetadataError(f"{name} must be an absolute http or https URL.")
 
 
+def validated_metadata(request, extract) -> dict:
+    """The request's client metadata through Authlib's registries (`extract`) and our own rules;
+    the same for registration (RFC 7591 3.1) and update (RFC 7592 2.2)."""
+    require_json_object(request)
+    check_url_metadata(request)
+    metadata = extract(request)
+    check_metadata(metadata)
+    return metadata
+
+
 def check_lengths(metadata: dict) -> None:
     """Refuse values longer than their columns (never truncate)."""
     for name, limit in LENGTH_LIMITS.items():
@@ -119,11 +129,7 @@ class ClientRegistration(ClientRegistrationEndpoint):
         return registration_credential(bearer(request))
 
     def extract_client_metadata(self, request) -> dict:
-        require_json_object(request)
-        check_url_metadata(request)
-        metadata = super().extract_client_metadata(request)
-        check_metadata(metadata)
-        return metadata
+        return validated_metadata(request, super().extract_client_metadata)
 
     def get_server_metadata(self) -> dict:
         return openid_configuration()
@@ -183,11 +189,7 @@ class ClientConfiguration(ClientConfigurationEndpoint):
         return client.registration_access_token_hash is not None
 
     def extract_client_metadata(self, request) -> dict:
-        require_json_object(request)
-        check_url_metadata(request)
-        metadata = super().extract_client_metadata(request)
-        check_metadata(metadata)
-        return metadata
+        return validated_metadata(request, super().extract_client_metadata)
 
     def introspect_client(self, client: OAuthClient) -> dict:
         return {**client.client_info, **client.client_metadata, "client_secret_expires_at": 0}
