@@ -12,10 +12,11 @@ from idp.models.base import IdMixin, TimestampMixin, UTCDateTime
 from idp.security.secrets import check_client_secret
 
 # Metadata names (RFC 7591 / OIDC Registration) that map one-to-one onto columns.
+# Metadata stored as given, or cleared when a registration update leaves it out (RFC 7592 2.2).
+OPTIONAL_METADATA = ("jwks", "jwks_uri", "logo_uri", "client_uri", "policy_uri", "tos_uri")
 METADATA_COLUMNS = (
     "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "scope",
-    "token_endpoint_auth_method", "id_token_signed_response_alg", "jwks", "jwks_uri",
-    "logo_uri", "client_uri", "policy_uri", "tos_uri",
+    "token_endpoint_auth_method", "id_token_signed_response_alg", *OPTIONAL_METADATA,
 )
 
 

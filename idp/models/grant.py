@@ -6,12 +6,10 @@ from datetime import datetime
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin
 from sqlalchemy import JSON, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.extensions import db
 from idp.models.base import IdMixin, UTCDateTime, utcnow
-from idp.models.session import Session
-from idp.models.user import User
 
 
 class CodeBinding(AuthorizationCodeMixin):
@@ -57,7 +55,3 @@ class AuthorizationCode(IdMixin, CodeBinding, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-    user: Mapped[User] = relationship()
-    session: Mapped[Session | None] = relationship(primaryjoin="foreign(AuthorizationCode.session_id) == Session.id",
-                                                   viewonly=True)

@@ -18,6 +18,11 @@ class SessionStatus(str, enum.Enum):
     EXPIRED = "EXPIRED"
 
 
+def is_live(status: str | None, expires_at: datetime | None, now: datetime) -> bool:
+    """A session is live while ACTIVE and before its (idle or absolute) expiry."""
+    return status == SessionStatus.ACTIVE.value and expires_at is not None and now < expires_at
+
+
 class SessionKind(str, enum.Enum):
     API = "api"
     BROWSER = "browser"
@@ -57,7 +62,7 @@ class Session(IdMixin, db.Model):
         self.expires_at = min(now + timedelta(seconds=idle), self.absolute_expires_at)
 
     def is_live(self, now: datetime) -> bool:
-        return self.status == SessionStatus.ACTIVE.value and now < self.expires_at
+        return is_live(self.status, self.expires_at, now)
 
     def revoke(self, now: datetime) -> None:
         self.status = SessionStatus.REVOKED.value

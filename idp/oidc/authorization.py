@@ -23,7 +23,20 @@ from idp.services import authorization_requests as pending_requests
 from idp.services.browser_sessions import current_browser_session
 from idp.services.consent import has_consent
 
-LOGIN, CONSENT, ISSUE, WRONG_USER = "login", "consent", "issue", "wrong_user"
+LOGIN, CONSENT, ISSUE = "login", "consent", "issue"
+WRONG_USER, UNMET_ACR = "wrong_user", "unmet_acr"  # the request ends in an error at the redirect URI
+
+
+class UnmetAuthenticationRequirements(OAuth2Error):
+    """OpenID Connect Core Unmet Authentication Requirements 1.0, section 2."""
+
+    error = "unmet_authentication_requirements"
+
+
+REQUEST_ENDING_ERRORS = {
+    WRONG_USER: (AccessDeniedError, "The signed-in user is not the one the request names."),
+    UNMET_ACR: (UnmetAuthenticationRequirements, "The sign-in does not meet the essential 'acr' requested."),
+}
 
 
 def _server():
@@ -80,6 +93,11 @@ def next_step(data: dict, grant, session: Session | None, created_at: datetime) 
     if named is not None and named != session.user.subject:
         # OIDC Core 5.5.1: never a token for another user than the `sub` the claims request names.
         return WRONG_USER if fresh else LOGIN
+    required_acr = essential_acr_values(data)
+    if required_acr and (session.acr or "0") not in required_acr:
+        # OIDC Core 5.5.1.1: an essential acr the sign-in cannot meet is a failed authentication
+        # (no sign-in method here reaches a higher level, so signing in again would not help).
+        return UNMET_ACR
     return consent_step(prompts, grant, session, created_at)
 
 
@@ -100,41 +118,25 @@ def proceed(grant, created_at: datetime, pending_id: str | None) -> Response:
     session = current_browser_session()
     step = next_step(data, grant, session, created_at)
     state, mode = data.get("state"), data.get("response_mode")
-    if step == WRONG_USER:
-        if pending_id:
-            pending_requests.complete(pending_id)
-        error = AccessDeniedError("The signed-in user is not the one the request names.",
-                                  redirect_uri=grant.redirect_uri, state=state)
-        return error_response(error, mode)
+    if pending_id and (step == ISSUE or step in REQUEST_ENDING_ERRORS):
+        pending_requests.complete(pending_id)  # a final answer closes the pending request
+    if step in REQUEST_ENDING_ERRORS:
+        error_cls, description = REQUEST_ENDING_ERRORS[step]
+        return error_response(error_cls(description, redirect_uri=grant.redirect_uri, state=state), mode)
     if step != ISSUE and "none" in data.get("prompt", "").split():
         error_cls = LoginRequiredError if step == LOGIN else ConsentRequiredError
         return error_response(error_cls(redirect_uri=grant.redirect_uri, state=state), mode)
     if step == ISSUE:
-        return issue_code(grant, session, pending_id)
+        return issue_code(grant, session)
     if pending_id is None:
         params = {**_params(grant.request), "scope": grant.request.scope or ""}
         pending_id = pending_requests.create_pending(grant.client, params).id
     return redirect_to(interaction_url(step, pending_id))
 
 
-class UnmetAuthenticationRequirements(OAuth2Error):
-    """OpenID Connect Core Unmet Authentication Requirements 1.0, section 2."""
-
-    error = "unmet_authentication_requirements"
-
-
-def issue_code(grant, session: Session, pending_id: str | None) -> Response:
-    """Close the pending request and redirect the code to the client."""
+def issue_code(grant, session: Session) -> Response:
+    """Redirect a new code to the client."""
     grant.request.browser_session = session
-    if pending_id:
-        pending_requests.complete(pending_id)
-    required = essential_acr_values(grant.request.payload.data)
-    if required and (session.acr or "0") not in required:
-        # OIDC Core 5.5.1.1: an essential acr the sign-in cannot meet is a failed authentication.
-        error = UnmetAuthenticationRequirements(
-            "The sign-in does not meet the essential 'acr' requested.", redirect_uri=grant.redirect_uri,
-            state=grant.request.payload.data.get("state"))
-        return error_response(error, grant.request.payload.data.get("response_mode"))
     result = grant.create_authorization_response(grant.redirect_uri, session.user)
     audit.record("oauth.authorized", actor_user_id=session.user_id, target_type="client",
                  target_id=grant.client.client_id, details={"scope": grant.request.scope})

@@ -4,6 +4,7 @@ from __future__ import annotations
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, jsonify, render_template, request
 
+from idp.errors import BadRequest, NotFound
 from idp.oidc import authorization, discovery, logout, userinfo
 from idp.oidc.responses import error_page
 
@@ -37,18 +38,12 @@ def webfinger():
     """OIDC Discovery 1.0 2 / RFC 7033 4: which issuer serves a user or URL on this host."""
     resource = request.args.get("resource", "")
     if not resource:
-        return _jrd_error("The 'resource' parameter is required.", 400)
+        raise BadRequest("The 'resource' parameter is required.")
     body = discovery.webfinger(resource, request.args.getlist("rel"))
     if body is None:
-        return _jrd_error("This server does not know that resource.", 404)
+        raise NotFound("This server does not know that resource.")
     response = _json(body)
     response.content_type = "application/jrd+json"
-    return response
-
-
-def _jrd_error(description: str, status: int):
-    response = jsonify({"error": "invalid_request" if status == 400 else "not_found", "error_description": description})
-    response.status_code = status
     return response
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from idp.extensions import db
 from idp.models import InitialAccessToken, OAuthClient, utcnow
+from idp.models.client import OPTIONAL_METADATA
 from idp.security.secrets import hash_client_secret, hash_token, new_token
 from idp.services import audit
 from idp.services import tokens as token_records
@@ -70,7 +71,7 @@ def apply_metadata(client: OAuthClient, metadata: dict) -> None:
     client.scope = metadata.get("scope") or "openid"
     client.token_endpoint_auth_method = metadata.get("token_endpoint_auth_method") or "client_secret_basic"
     client.id_token_signed_response_alg = metadata.get("id_token_signed_response_alg") or "RS256"
-    for name in ("jwks", "jwks_uri", "logo_uri", "client_uri", "policy_uri", "tos_uri"):
+    for name in OPTIONAL_METADATA:
         setattr(client, name, metadata.get(name))
 
 

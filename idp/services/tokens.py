@@ -20,8 +20,9 @@ from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.extensions import db
-from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, Session, SessionStatus, User, utcnow
+from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, Session, User, utcnow
 from idp.models.grant import CodeBinding
+from idp.models.session import is_live as session_is_live
 from idp.security.secrets import hash_token, new_token
 
 NO_SYNC = {"synchronize_session": False}
@@ -60,9 +61,8 @@ class RedeemableCode(CodeBinding):
     session_expires_at: datetime | None
 
     def session_is_live(self, now: datetime) -> bool:
-        """Session.is_live for the code's SSO session (False once that session ended or is gone)."""
-        return (self.session_status == SessionStatus.ACTIVE.value and self.session_expires_at is not None
-                and now < self.session_expires_at)
+        """Whether the code's SSO session is still live (False once it ended or is gone)."""
+        return session_is_live(self.session_status, self.session_expires_at, now)
 
 
 CODE_COLUMNS = ("id", "oauth_client_id", "user_id", "session_id", "redirect_uri", "scope", "nonce", "code_challenge",
