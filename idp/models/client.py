@@ -13,10 +13,12 @@ from idp.security.secrets import check_client_secret
 
 # Metadata names (RFC 7591 / OIDC Registration) that map one-to-one onto columns.
 # Metadata stored as given, or cleared when a registration update leaves it out (RFC 7592 2.2).
-OPTIONAL_METADATA = ("jwks", "jwks_uri", "logo_uri", "client_uri", "policy_uri", "tos_uri")
+OPTIONAL_METADATA = ("jwks", "jwks_uri", "logo_uri", "client_uri", "policy_uri", "tos_uri",
+                     "backchannel_logout_uri", "frontchannel_logout_uri")
 METADATA_COLUMNS = (
     "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "scope",
     "token_endpoint_auth_method", "id_token_signed_response_alg", *OPTIONAL_METADATA,
+    "backchannel_logout_session_required", "frontchannel_logout_session_required",
 )
 
 
@@ -43,6 +45,13 @@ class OAuthClient(IdMixin, TimestampMixin, ClientMixin, db.Model):
     client_uri: Mapped[str | None] = mapped_column(String(500))
     policy_uri: Mapped[str | None] = mapped_column(String(500))
     tos_uri: Mapped[str | None] = mapped_column(String(500))
+    # OpenID Connect Back-Channel Logout 1.0 section 2.2 and Front-Channel Logout 1.0 section 2.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    frontchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Policy: the ID token carries only the claims the `claims` parameter asks for, not the scope claims.
+    minimal_id_token: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     # Policy: issue refresh tokens even when offline_access was not requested.
     refresh_without_offline_access: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
