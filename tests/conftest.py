@@ -58,7 +58,7 @@ def app():
 
 @pytest.fixture(autouse=True)
 def _clean_state(request, app):
-    """Each test starts with empty tables, fresh rate-limit counters and an empty replay cache."""
+    """Each test starts with empty tables, fresh rate-limit and lockout counters and an empty replay cache."""
     yield
     with app.app_context():
         db.session.rollback()
@@ -66,6 +66,7 @@ def _clean_state(request, app):
             db.session.execute(table.delete())
         db.session.commit()
         limiter.reset()
+        app.extensions["counters"].reset()
     if REDIS_URL:
         import redis
 

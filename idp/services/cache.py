@@ -1,4 +1,4 @@
-"""Redis when configured, with an in-process fallback for short-lived keys (replay caches)."""
+"""Redis when configured, with an in-process fallback for short-lived keys (replay caches, counters)."""
 from __future__ import annotations
 
 import threading
@@ -6,17 +6,28 @@ import time
 
 import redis
 from flask import Flask, current_app
+from limits.storage import Storage, storage_from_string
+
+_TIMEOUTS = {"socket_timeout": 2, "socket_connect_timeout": 2}
 
 
 def setup_cache(app: Flask) -> None:
     url = app.config.get("REDIS_URL")
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) if url else None
-    app.extensions["redis"] = client
+    app.extensions["redis"] = redis.Redis.from_url(url, **_TIMEOUTS) if url else None
     app.extensions["local_cache"] = LocalTTLCache()
+    # Counters with an expiry (sign-in lockout) in the `limits` library's storage, like Flask-Limiter's
+    # but owned by this app: they keep counting whatever RATELIMIT_ENABLED says.
+    options = {**_TIMEOUTS, "key_prefix": "authy2"} if url else {}
+    app.extensions["counters"] = storage_from_string(url or "memory://", **options)
 
 
 def get_redis() -> redis.Redis | None:
     return current_app.extensions.get("redis")
+
+
+def get_counters() -> Storage:
+    """Expiring counters (incr/get/clear) shared by every worker when Redis is configured."""
+    return current_app.extensions["counters"]
 
 
 class LocalTTLCache:

@@ -1,7 +1,8 @@
 """Progressive lockout of password sign-in, per account and per client IP.
 
-Counters live in the rate limiter's storage (Redis when configured), so every worker agrees. After
-ACCOUNT_THRESHOLD failures for one email address (whether or not an account has it, so a lock never
+Counters live in the app's own counter storage (Redis when configured, so every worker agrees;
+in-process otherwise), not the rate limiter's: lockout is a security control and holds with
+RATELIMIT_ENABLED=false. After ACCOUNT_THRESHOLD failures for one email address (whether or not an account has it, so a lock never
 reveals one) each further failure locks that address for a doubling delay, from 30 s up to 15 min;
 the same holds per client IP after IP_THRESHOLD failures. A success clears the account's counter.
 Failures are counted within a window of one hour from the first.
@@ -13,8 +14,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from idp.extensions import limiter
 from idp.services import audit
+from idp.services.cache import get_counters
 from idp.services.accounts import canonical_email
 
 ACCOUNT_THRESHOLD = 5
@@ -39,7 +40,7 @@ def _key(scope: str, value: str) -> str:
     # that reaches one account shares one counter.
     canonical = canonical_email(value) if scope == "account" else value.strip()
     digest = hashlib.sha256(canonical.encode("utf-8", "replace")).hexdigest()[:32]
-    return f"authy2:lockout:{scope}:{digest}"
+    return f"lockout:{scope}:{digest}"
 
 
 def _threshold(scope: str) -> int:
@@ -54,7 +55,7 @@ def delay_for(failures: int, threshold: int) -> int:
 
 
 def _lock_of(scope: str, value: str) -> Lock | None:
-    storage = limiter.storage
+    storage = get_counters()
     key = _key(scope, value)
     failures = storage.get(f"{key}:count")
     if failures < _threshold(scope):
@@ -72,7 +73,7 @@ def current_lock(email: str, ip: str) -> Lock | None:
 
 
 def _count_failure(scope: str, value: str) -> int:
-    storage = limiter.storage
+    storage = get_counters()
     key = _key(scope, value)
     failures = storage.incr(f"{key}:count", WINDOW)
     delay = delay_for(failures, _threshold(scope))
@@ -96,4 +97,4 @@ def record_failure(email: str, ip: str, user_id: str | None = None) -> Lock | No
 
 def record_success(email: str) -> None:
     """Forget the address's failures after a successful sign-in."""
-    limiter.storage.clear(f"{_key('account', email)}:count")
+    get_counters().clear(f"{_key('account', email)}:count")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time_machine
 from sqlalchemy import select
 
-from idp.extensions import db
+from idp.extensions import db, limiter
 from idp.models import AuditEvent
 from idp.services import lockout
 from tests.web.helpers import sign_in
@@ -98,3 +98,22 @@ def test_flask_limiter_caps_sign_in_posts_per_ip(make_app, factories):
     limited = sign_in(client, user.email)
     assert limited.status_code == 429 and "Retry-After" in limited.headers
     assert "text/html" in limited.content_type
+
+
+def test_lockout_works_with_rate_limits_disabled(make_app, factories, monkeypatch):
+    """RATELIMIT_ENABLED=false switches off Flask-Limiter only: sign-in works and lockout still locks."""
+    monkeypatch.setattr(limiter, "enabled", limiter.enabled)  # the shared limiter takes the last app's switch
+    app = make_app(RATELIMIT_ENABLED=False)
+    # A process whose only app runs with limits off has a limiter without storage (Flask-Limiter never
+    # creates one then); here the session app already gave the shared limiter one, so take it away.
+    monkeypatch.setattr(limiter, "_storage", None)
+    client = app.test_client()
+    bob, other = factories.user(), factories.user()
+    assert sign_in(client, bob.email).status_code == 302
+    assert client.get_cookie("authy2_session") is not None
+    client.delete_cookie("authy2_session")
+    responses = _fail(client, other.email, lockout.ACCOUNT_THRESHOLD)
+    assert [r.status_code for r in responses] == [401] * (lockout.ACCOUNT_THRESHOLD - 1) + [429]
+    locked = sign_in(client, other.email)
+    assert locked.status_code == 429
+    assert "Too many failed sign-in attempts" in locked.get_data(as_text=True)
