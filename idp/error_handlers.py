@@ -1,7 +1,7 @@
-"""Render every error in its surface's format: the API envelope on /api/*, an HTML page elsewhere.
+"""Render every error in its surface's format: an HTML page unless a surface claimed the path.
 
-OAuth/OIDC endpoints render their own RFC 6749 errors; a surface can claim a path prefix with
-`register_renderer`.
+Each surface registers its own rendering for its own paths with `register_renderer` (the API its
+envelope on /api, the OAuth endpoints RFC 6749 JSON), so this module depends on none of them.
 """
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from flask import Flask, current_app, render_template, request
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from idp.api.envelope import error_response
 from idp.errors import AppError, Conflict
-from idp.requests import current_request_id
+from idp.request_id import current_request_id
 
 HTTP_ERROR_TYPES = {
     400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
@@ -72,10 +71,6 @@ def _flatten_locations(details: dict) -> dict:
     return details if isinstance(details, dict) else {"_body": details}
 
 
-def render_api_error(error: AppError):
-    return error_response(error.code, error.message, error.type, error.details, error.headers)
-
-
 def render_html_error(error: AppError):
     body = render_template("errors/error.html", code=error.code, message=error.message,
                            request_id=current_request_id())
@@ -83,16 +78,14 @@ def render_html_error(error: AppError):
 
 
 def register_renderer(app: Flask, prefix: str, renderer: Callable[[AppError], object]) -> None:
-    """Let a surface render AppErrors for paths under `prefix`."""
+    """Let a surface render AppErrors for paths under `prefix` ("/api/" also claims "/api")."""
     app.extensions.setdefault("error_renderers", []).append((prefix, renderer))
 
 
 def render_error(error: AppError):
     path = request.path
-    if path == "/api" or path.startswith("/api/"):
-        return render_api_error(error)
     for prefix, renderer in current_app.extensions.get("error_renderers", []):
-        if path.startswith(prefix):
+        if path.startswith(prefix) or path == prefix.rstrip("/"):
             return renderer(error)
     return render_html_error(error)
 

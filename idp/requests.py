@@ -1,41 +1,18 @@
-"""Per-request plumbing: the request id, and one commit or rollback per request."""
+"""Per-request plumbing: the request id hooks, and one commit or rollback per request."""
 from __future__ import annotations
 
-import re
-import uuid
-
-from flask import Flask, g, has_request_context, request
+from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 
+from idp.error_handlers import render_error
 from idp.errors import Conflict
 from idp.extensions import db
+from idp.request_id import assign_request_id, echo_request_id
+from idp.security.headers import apply_security_headers
 from idp.services import audit
-
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-
-
-def assign_request_id() -> None:
-    """Take a well-formed incoming X-Request-ID (so a proxy's id runs through), else make a uuid4."""
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else str(uuid.uuid4())
-
-
-def current_request_id() -> str | None:
-    """This request's id, assigned on first use (an extension may answer before our hook ran)."""
-    if not has_request_context():
-        return None
-    if "request_id" not in g:
-        assign_request_id()
-    return g.request_id
-
-
-def echo_request_id(response):
-    response.headers["X-Request-ID"] = current_request_id() or ""
-    return response
-
 
 # Set when the request's ORM session puts a connection in its transaction (a statement ran or a flush
 # happened); cleared when finish_transaction ends the transaction.
@@ -76,9 +53,6 @@ def finish_transaction(response):
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        from idp.error_handlers import render_error
-        from idp.security.headers import apply_security_headers
-
         # The replacement response was not seen by the header hooks that already ran.
         return apply_security_headers(render_error(Conflict("The request conflicts with existing data.")))
     return response

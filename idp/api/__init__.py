@@ -6,8 +6,9 @@ import http
 from flask import Flask, request
 from flask_smorest import Api
 
-from idp.api.envelope import ErrorEnvelopeSchema
-from idp.errors import BadRequest, NotFound, UnsupportedMediaType
+from idp.api.envelope import ErrorEnvelopeSchema, render_api_error
+from idp.error_handlers import register_renderer
+from idp.errors import BadRequest, UnsupportedMediaType
 from idp.extensions import csrf
 
 JSON_BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -95,20 +96,6 @@ def require_json_body() -> None:
                          details={"_body": ["Strings must be valid Unicode (RFC 8259 section 8.2)."]})
 
 
-def refuse_control_characters_in_path() -> None:
-    """404 for an id in the path holding a control character: no id has one, and PostgreSQL refuses
-    NUL in a query parameter (it would surface as a 500)."""
-    for value in (request.view_args or {}).values():
-        if isinstance(value, str) and any(ord(char) < 32 or ord(char) == 127 for char in value):
-            raise NotFound()
-
-
-def forbid_caching(response):
-    """API answers carry tokens and personal data: no browser or proxy may store them (RFC 9111 5.2.2.5)."""
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
-
-
 def _has_lone_surrogate(node) -> bool:
     """True when any string (key or value) in parsed JSON holds a "\\ud800"-style unpaired surrogate.
 
@@ -125,6 +112,7 @@ def _has_lone_surrogate(node) -> bool:
 
 
 def setup_api(app: Flask) -> Api:
+    register_renderer(app, "/api/", render_api_error)
     api = EnvelopeApi(app, spec_kwargs={"info": {"description": "Authy2 management API (JSON envelope)."}})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     register_common_error_responses(api)

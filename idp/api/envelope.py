@@ -6,7 +6,8 @@ from functools import lru_cache
 import marshmallow as ma
 from flask import jsonify
 
-from idp.requests import current_request_id
+from idp.errors import AppError
+from idp.request_id import current_request_id
 
 ENVELOPE_VERSION = "1.0"
 
@@ -29,6 +30,11 @@ def error_response(code: int, message: str, error_type: str, details: dict | Non
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def render_api_error(error: AppError):
+    """Any AppError on /api/* as the envelope (registered for the API's paths in setup_api)."""
+    return error_response(error.code, error.message, error.type, error.details, error.headers)
 
 
 class ErrorDetailSchema(ma.Schema):

@@ -1,10 +1,10 @@
 """The URL tables of API v1, in one list."""
-from idp.api import forbid_caching, refuse_control_characters_in_path
 from idp.api.auth import blp as auth
 from idp.api.contact import blp as contact
 from idp.api.health import blp as health
 from idp.api.organizations import blp as organizations
 from idp.api.users import blp as users
+from idp.security.request_hygiene import forbid_caching, refuse_control_characters_in_path
 
 BLUEPRINTS = [health, auth, users, contact, organizations]
 for _blueprint in BLUEPRINTS:

@@ -6,6 +6,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from idp.models import AccessToken
+from idp.oidc.clients import query_client
 from idp.services import tokens as token_records
 
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
@@ -40,7 +41,5 @@ def find_access_token(token: str) -> AccessToken | None:
     row = token_records.find_access_token(claims["jti"])
     if row is not None or "sid" in claims or claims.get("sub") != claims.get("client_id"):
         return row
-    from idp.oidc.server import query_client
-
     client = query_client(claims.get("client_id"))
     return token_records.unrecorded_machine_token(claims, client) if client is not None else None

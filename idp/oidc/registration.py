@@ -13,6 +13,7 @@ from flask import current_app
 
 from idp.models import InitialAccessToken, OAuthClient, SessionKind
 from idp.oidc.client_cache import client_cache
+from idp.oidc.clients import load_client
 from idp.oidc.discovery import openid_configuration
 from idp.security.secrets import new_token
 from idp.services import client_registration as registry
@@ -178,8 +179,6 @@ class ClientConfiguration(ClientConfigurationEndpoint):
         return RegistrationAccess(client, token) if client else None
 
     def authenticate_client(self, request) -> OAuthClient | None:
-        from idp.oidc.server import load_client
-
         return load_client(request.uri.split("?")[0].rstrip("/").rsplit("/", 1)[-1])
 
     def revoke_access_token(self, request, token) -> None:

@@ -1,4 +1,4 @@
-"""The scopes this provider knows, what each releases, and how the consent page describes them."""
+"""The scopes this provider knows and what each releases."""
 from __future__ import annotations
 
 # OIDC Core 5.4 standard scopes, plus `organizations` (memberships: id, name, role).
@@ -13,18 +13,6 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
 }
 
 SUPPORTED_SCOPES: tuple[str, ...] = tuple(SCOPE_CLAIMS)
-
-# Human-readable descriptions for the consent page.
-SCOPE_DESCRIPTIONS: dict[str, str] = {
-    "openid": "Sign you in and know who you are",
-    "profile": "Your name, picture and locale",
-    "email": "Your email address and whether it is verified",
-    "phone": "Your phone number",
-    "address": "Your postal address",
-    "organizations": "The organizations you belong to and your role in each",
-    "offline_access": "Stay connected when you are not using the app",
-}
-
 
 def scope_list(scope: str | None) -> list[str]:
     """The scope string as an ordered list without duplicates."""

@@ -5,53 +5,22 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthor
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Flask, request
-from sqlalchemy import select
 
-from idp.extensions import db
-from idp.models import OAuthClient
 from idp.oidc.authorization_checks import AuthorizationChecks
 from idp.oidc.client_auth import register_client_auth
-from idp.oidc.client_cache import client_cache, clients_seen_by_request
+from idp.oidc.clients import query_client
 from idp.oidc.grants.authorization_code import AuthorizationCodeGrant, OpenIDCodeExtension
 from idp.oidc.grants.client_credentials import ClientCredentialsGrant
 from idp.oidc.grants.pkce import S256CodeChallenge
 from idp.oidc.grants.refresh_token import RefreshTokenGrant
+from idp.oidc.logout import EndSession
 from idp.oidc.oauth_requests import IssuerOAuth2Request
+from idp.oidc.registration import register_registration_endpoints
 from idp.oidc.scopes import SUPPORTED_SCOPES
+from idp.oidc.token_endpoints import register_token_endpoints
 from idp.services import audit
 
 AUDITED_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke")
-
-
-def load_client(client_id: str | None) -> OAuthClient | None:
-    """The active client with this client_id, read from the database, or None."""
-    if not client_id or not isinstance(client_id, str):
-        return None
-    client = db.session.scalars(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
-    return client if client is not None and client.is_active else None
-
-
-def query_client(client_id: str | None) -> OAuthClient | None:
-    """The active client with this client_id, from the per-process cache when fresh (see client_cache).
-
-    Remembered for the rest of the request: an authorization request looks its client up twice.
-    """
-    if not client_id or not isinstance(client_id, str):
-        return None
-    seen = clients_seen_by_request()
-    if client_id not in seen:
-        seen[client_id] = _cached_client(client_id)
-    return seen[client_id]
-
-
-def _cached_client(client_id: str) -> OAuthClient | None:
-    cache = client_cache()
-    client = cache.get(client_id)
-    if client is None:
-        client = load_client(client_id)
-        if client is not None:
-            cache.put(client)
-    return client
 
 
 class AuthorizationServer(FlaskAuthorizationServer):
@@ -84,10 +53,6 @@ def build_server(app: Flask) -> AuthorizationServer:
                           [S256CodeChallenge(required=True), OpenIDCodeExtension(), AuthorizationChecks()])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
-    from idp.oidc.logout import EndSession
-    from idp.oidc.registration import register_registration_endpoints
-    from idp.oidc.token_endpoints import register_token_endpoints
-
     register_token_endpoints(server)
     register_registration_endpoints(server)
     server.register_endpoint(EndSession)

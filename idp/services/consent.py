@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from idp.extensions import db
 from idp.models import Consent, OAuthClient, User, utcnow
-from idp.services import audit
+from idp.services import audit, authorization_requests
 from idp.services import tokens as token_records
 
 
@@ -28,6 +28,13 @@ def grant_consent(user: User, client: OAuthClient, scopes: list[str]) -> Consent
                  details={"scopes": sorted(scopes)})
     db.session.flush()
     return consent
+
+
+def deny_consent(user: User, client: OAuthClient, scopes: list[str], request_id: str) -> None:
+    """`user` refused `scopes` to `client`: the pending request `request_id` resumes with access_denied."""
+    authorization_requests.deny(request_id)
+    audit.record("consent.denied", actor_user_id=user.id, target_type="client", target_id=client.client_id,
+                 details={"scopes": sorted(scopes)})
 
 
 def has_consent(user: User, client: OAuthClient, scopes: list[str], since: datetime | None = None) -> bool:

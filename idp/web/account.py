@@ -6,7 +6,7 @@ from flask import flash, redirect, render_template, request, url_for
 from idp.errors import NotFound, ValidationError
 from idp.services import accounts, audit, browser_sessions, consent, sessions
 from idp.web.blueprint import bp
-from idp.web.consent import scope_lines
+from idp.web.scope_text import scope_lines
 from idp.web.errors_on_forms import show_on_form
 from idp.web.forms import ActionForm, ChangePasswordForm, ProfileForm
 from idp.web.guards import page_user, signed_in_required

@@ -4,20 +4,14 @@ from __future__ import annotations
 from flask import redirect, render_template, request, url_for
 
 from idp.errors import NotFound
-from idp.oidc.scopes import SCOPE_DESCRIPTIONS
-from idp.services import audit, authorization_requests, browser_sessions
+from idp.services import browser_sessions
 from idp.services import consent as consent_service
 from idp.web.blueprint import bp
 from idp.web.forms import ConsentForm
 from idp.web.guards import find_pending
+from idp.web.scope_text import scope_lines
 
 EXPIRED = "This sign-in request has expired or is unknown. Go back to the app and start again."
-
-
-def scope_lines(scopes: list[str]) -> list[dict]:
-    """Each requested scope in plain words (openid itself says nothing a person needs to read)."""
-    return [{"scope": scope, "text": SCOPE_DESCRIPTIONS.get(scope, f"Use the “{scope}” permission")}
-            for scope in scopes if scope != "openid"]
 
 
 @bp.route("/consent/<request_id>", methods=["GET", "POST"])
@@ -35,7 +29,5 @@ def consent(request_id: str):
     if form.allow.data:
         consent_service.grant_consent(session.user, pending.client, list(pending.scopes))
     else:
-        authorization_requests.deny(pending.id)
-        audit.record("consent.denied", actor_user_id=session.user_id, target_type="client",
-                     target_id=pending.client.client_id, details={"scopes": list(pending.scopes)})
+        consent_service.deny_consent(session.user, pending.client, list(pending.scopes), pending.id)
     return redirect(url_for("oidc.resume", request_id=pending.id))

@@ -12,7 +12,7 @@ CSRF_MESSAGE = ("This form has expired or did not come from this site, so it was
 
 def handle_csrf_error(error: CSRFError):
     from idp.error_handlers import render_error
-    from idp.requests import assign_request_id
+    from idp.request_id import assign_request_id
 
     if "request_id" not in g:  # CSRFProtect checks before the request id is assigned
         assign_request_id()
