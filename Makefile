@@ -23,9 +23,8 @@ run: install
 	$(BIN)/flask seed
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
-## test: install with the dev extras, check the import layering contract, run the whole suite
+## test: install with the dev extras and run the whole suite (tests/test_architecture.py checks the import layering)
 test: install-dev
-	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: load benchmark (gunicorn + PostgreSQL authy2_bench + Redis db 15 on loopback, driven by wrk)
