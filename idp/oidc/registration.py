@@ -15,12 +15,17 @@ from idp.models import InitialAccessToken, OAuthClient, SessionKind
 from idp.oidc.client_cache import client_cache
 from idp.oidc.clients import load_client
 from idp.oidc.discovery import openid_configuration
+from idp.oidc.scopes import SUPPORTED_SCOPES
 from idp.security.secrets import new_token
 from idp.services import client_registration as registry
 from idp.services import sessions
 
 CLAIMS_CLASSES = [OAuthClientMetadata, OIDCClientMetadata, LogoutClientMetadata]
 NO_SECRET_METHODS = ("none", "private_key_jwt")
+# A client registered without `scope` (OIDC Dynamic Registration 1.0 has no such member) may ask for
+# the standard scopes (OIDC Core 5.4, 11); `organizations` releases memberships and must be asked for.
+WITHHELD_FROM_DEFAULT_SCOPE = ("organizations",)
+DEFAULT_SCOPE = " ".join(scope for scope in SUPPORTED_SCOPES if scope not in WITHHELD_FROM_DEFAULT_SCOPE)
 
 
 def bearer(request) -> str | None:
@@ -73,6 +78,7 @@ def validated_metadata(request, extract) -> dict:
     check_url_metadata(request)
     metadata = extract(request)
     check_metadata(metadata)
+    metadata["scope"] = metadata.get("scope") or DEFAULT_SCOPE
     return metadata
 
 
@@ -148,6 +154,7 @@ class ClientRegistration(ClientRegistrationEndpoint):
         actor = credential.user_id if isinstance(credential, AdminRegistration) else None
         client, request.registration_token = registry.register_client(
             client_metadata, client_info["client_id"], client_info["client_secret"], initial, actor)
+        request.client = client
         return client
 
     def generate_client_registration_info(self, client: OAuthClient, request) -> dict:
@@ -155,7 +162,9 @@ class ClientRegistration(ClientRegistrationEndpoint):
                 "registration_access_token": request.registration_token}
 
     def create_registration_response(self, request):
+        """RFC 7591 3.2.1: the response holds all registered metadata, the defaults provisioned here too."""
         status, body, headers = super().create_registration_response(request)
+        body = {**body, **request.client.client_metadata}
         return status, {k: v for k, v in body.items() if v is not None}, headers
 
 

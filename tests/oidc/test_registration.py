@@ -15,8 +15,10 @@ def initial_token(app):
 
 
 def register(client, token=None, **overrides):
+    """POST METADATA with `overrides` (a None override leaves that member out)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return client.post("/oauth2/register", json={**METADATA, **overrides}, headers=headers)
+    body = {name: value for name, value in {**METADATA, **overrides}.items() if value is not None}
+    return client.post("/oauth2/register", json=body, headers=headers)
 
 
 def test_registration_requires_initial_access_token(client):
@@ -144,3 +146,27 @@ def test_logo_and_jwks_uri_must_be_http_urls(client, initial_token, name, value)
     400 invalid_client_metadata, never a server error."""
     response = register(client, initial_token, **{name: value})
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_client_metadata"
+
+
+STANDARD_SCOPES = "openid profile email phone address offline_access"
+
+
+def test_registration_without_scope_gets_the_standard_scopes(client, initial_token):
+    """OIDC Registration 1.0 has no `scope` member: a client registered without one may ask for the
+    standard scopes (OIDC Core 5.4, 11), not `openid` alone; `organizations` must be asked for."""
+    response = register(client, initial_token, scope=None)
+    body = response.get_json()
+    assert response.status_code == 201 and body["scope"] == STANDARD_SCOPES
+    auth = {"Authorization": f"Bearer {body['registration_access_token']}"}
+    assert client.get(f"/oauth2/register/{body['client_id']}", headers=auth).get_json()["scope"] == STANDARD_SCOPES
+
+
+def test_registration_response_returns_every_registered_and_defaulted_member(client, initial_token):
+    """RFC 7591 3.2.1: the response holds all registered metadata, including fields the server provisioned."""
+    body = register(client, initial_token, scope=None, grant_types=None, response_types=None).get_json()
+    assert body["grant_types"] == ["authorization_code"] and body["response_types"] == ["code"]
+    assert body["token_endpoint_auth_method"] == "client_secret_basic"
+    assert body["id_token_signed_response_alg"] == "RS256"
+    assert body["redirect_uris"] == METADATA["redirect_uris"] and body["client_name"] == "Dyn App"
+    assert body["post_logout_redirect_uris"] == METADATA["post_logout_redirect_uris"]
+    assert body["scope"] == STANDARD_SCOPES and "client_id_issued_at" in body
