@@ -59,7 +59,6 @@ def setup_extensions(app: Flask) -> None:
 
 
 def setup_plumbing(app: Flask) -> None:
-    from idp.api import require_json_body
     from idp.error_handlers import setup_error_handlers
     from idp.requests import setup_requests
     from idp.security.headers import setup_security_headers
@@ -67,7 +66,6 @@ def setup_plumbing(app: Flask) -> None:
 
     setup_browser_sessions(app)
     setup_requests(app)
-    app.before_request(require_json_body)
     setup_security_headers(app)
     setup_error_handlers(app)
 

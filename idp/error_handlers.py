@@ -78,8 +78,14 @@ def render_html_error(error: AppError):
 
 
 def register_renderer(app: Flask, prefix: str, renderer: Callable[[AppError], object]) -> None:
-    """Let a surface render AppErrors for paths under `prefix` ("/api/" also claims "/api")."""
-    app.extensions.setdefault("error_renderers", []).append((prefix, renderer))
+    """Let a surface render AppErrors for paths under `prefix` ("/api/" also claims "/api").
+
+    The longest matching prefix wins, so a surface can claim paths inside another's (federation's
+    browser endpoints under /api/v1/auth/external/ answer HTML pages, not the envelope).
+    """
+    renderers = app.extensions.setdefault("error_renderers", [])
+    renderers.append((prefix, renderer))
+    renderers.sort(key=lambda entry: len(entry[0]), reverse=True)
 
 
 def render_error(error: AppError):

@@ -84,8 +84,8 @@ def register_common_error_responses(api: Api) -> None:
 
 
 def require_json_body() -> None:
-    """415 for a body that is not JSON on /api/*; an empty body is left to the schema."""
-    if not request.path.startswith("/api/") or request.method not in JSON_BODY_METHODS:
+    """415 for a body that is not JSON (a hook of each API blueprint); an empty body is left to the schema."""
+    if request.method not in JSON_BODY_METHODS:
         return
     if request.content_length == 0 or (request.content_length is None and not request.headers.get("Transfer-Encoding")):
         return

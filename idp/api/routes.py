@@ -1,4 +1,5 @@
-"""The URL tables of API v1, in one list."""
+"""The URL tables of API v1, in one list, with the hooks every API route runs."""
+from idp.api import require_json_body
 from idp.api.auth import blp as auth
 from idp.api.contact import blp as contact
 from idp.api.health import blp as health
@@ -9,4 +10,5 @@ from idp.security.request_hygiene import forbid_caching, refuse_control_characte
 BLUEPRINTS = [health, auth, users, contact, organizations]
 for _blueprint in BLUEPRINTS:
     _blueprint.before_request(refuse_control_characters_in_path)
+    _blueprint.before_request(require_json_body)
     _blueprint.after_request(forbid_caching)
