@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from authlib.consts import default_json_headers
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7591 import ClientMetadataClaims as OAuthClientMetadata
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint, InvalidClientMetadataError
 from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint
@@ -32,6 +35,38 @@ def bearer(request) -> str | None:
     """The bearer token of the Authorization header, or None."""
     scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+REALM = "registration"
+# Error descriptions go into WWW-Authenticate too: no double quote or backslash (RFC 6750 3).
+INITIAL_TOKEN_NEEDED = ("Registration needs an initial access token as a Bearer token. An administrator of this "
+                        "server prints a single-use one with `flask clients initial-token`.")
+INITIAL_TOKEN_INVALID = ("The initial access token is unknown, expired or already used. An administrator of this "
+                         "server prints a new single-use one with `flask clients initial-token`.")
+REGISTRATION_TOKEN_NEEDED = ("The client configuration endpoint needs the registration access token that the "
+                             "registration response returned, as a Bearer token.")
+REGISTRATION_TOKEN_INVALID = "The registration access token is not valid for this client."
+
+
+class BearerTokenRequired(OAuth2Error):
+    """RFC 6750 3.1: a request without credentials gets 401 and a Bearer challenge with no error code;
+    the body only says which token is needed."""
+
+    status_code = 401
+
+    def get_body(self) -> list:
+        return [("error_description", self.description)]
+
+    def get_headers(self) -> list:
+        return [*default_json_headers, ("WWW-Authenticate", f'Bearer realm="{REALM}"')]
+
+
+def require_bearer(request, missing: str) -> str:
+    """The request's bearer token; BearerTokenRequired (described by `missing`) when it has none."""
+    token = bearer(request)
+    if token is None:
+        raise BearerTokenRequired(description=missing)
+    return token
 
 
 # Column sizes of OAuthClient: longer values are refused, never truncated.
@@ -131,9 +166,13 @@ class ClientRegistration(ClientRegistrationEndpoint):
         super().__init__(server, claims_classes=CLAIMS_CLASSES)
 
     def authenticate_token(self, request):
+        """RFC 7591 3: the initial access token is an OAuth 2.0 bearer token, refused per RFC 6750 3.1."""
         if current_app.config["OPEN_CLIENT_REGISTRATION"]:
             return OpenRegistration()
-        return registration_credential(bearer(request))
+        credential = registration_credential(require_bearer(request, INITIAL_TOKEN_NEEDED))
+        if credential is None:
+            raise InvalidTokenError(description=INITIAL_TOKEN_INVALID, realm=REALM)
+        return credential
 
     def extract_client_metadata(self, request) -> dict:
         return validated_metadata(request, super().extract_client_metadata)
@@ -182,13 +221,18 @@ class ClientConfiguration(ClientConfigurationEndpoint):
     def __init__(self, server=None):
         super().__init__(server, claims_classes=CLAIMS_CLASSES)
 
-    def authenticate_token(self, request) -> RegistrationAccess | None:
-        token = bearer(request)
+    def authenticate_token(self, request) -> RegistrationAccess:
+        """RFC 7592 2.1-2.3: a token that is not the registration access token of the client in the URL
+        (wrong, of another client, of a deleted one) is 401 invalid_token, the same answer whether or not
+        that client exists."""
+        token = require_bearer(request, REGISTRATION_TOKEN_NEEDED)
         client = registry.find_by_registration_token(token)
-        return RegistrationAccess(client, token) if client else None
+        if client is None or client.client_id != configured_client_id(request):
+            raise InvalidTokenError(description=REGISTRATION_TOKEN_INVALID, realm=REALM)
+        return RegistrationAccess(client, token)
 
     def authenticate_client(self, request) -> OAuthClient | None:
-        return load_client(request.uri.split("?")[0].rstrip("/").rsplit("/", 1)[-1])
+        return load_client(configured_client_id(request))
 
     def revoke_access_token(self, request, token) -> None:
         """The token names an existing client by construction; nothing to revoke here."""
@@ -217,6 +261,11 @@ class ClientConfiguration(ClientConfigurationEndpoint):
 
     def get_server_metadata(self) -> dict:
         return openid_configuration()
+
+
+def configured_client_id(request) -> str:
+    """The client_id in the client configuration endpoint's URL (RFC 7592 2)."""
+    return request.uri.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
 
 
 def register_registration_endpoints(server) -> None:

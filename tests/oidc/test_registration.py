@@ -21,11 +21,29 @@ def register(client, token=None, **overrides):
     return client.post("/oauth2/register", json=body, headers=headers)
 
 
-def test_registration_requires_initial_access_token(client):
-    """RFC 7591 3: without the initial access token (open registration off) the request is refused."""
-    response = register(client)
-    assert response.status_code in (400, 401, 403) and response.get_json()["error"] == "access_denied"
-    assert register(client, "bogus").get_json()["error"] == "access_denied"
+def assert_bearer_challenge(response, error: str | None):
+    """RFC 6750 3: 401 with a Bearer challenge; `error` in the header and body only when a token was sent."""
+    challenge = response.headers["WWW-Authenticate"]
+    body = response.get_json()
+    assert response.status_code == 401 and challenge.startswith("Bearer ")
+    assert body.get("error") == error and (f'error="{error}"' in challenge if error else "error" not in challenge)
+    return body
+
+
+def test_registration_without_a_token_gets_the_bearer_challenge(client):
+    """RFC 7591 3 (the initial access token is a bearer token), RFC 6750 3.1: a request without
+    credentials gets 401 and a Bearer challenge without an error code; the body says what is needed."""
+    body = assert_bearer_challenge(register(client), None)
+    assert "initial access token" in body["error_description"]
+    assert "flask clients initial-token" in body["error_description"]
+
+
+def test_registration_with_a_bad_initial_token_is_invalid_token(client):
+    """RFC 6750 3.1: an unknown, expired or used initial access token is 401 invalid_token."""
+    response = register(client, "bogus")
+    body = assert_bearer_challenge(response, "invalid_token")
+    assert "flask clients initial-token" in body["error_description"]
+    assert 'error_description="' in response.headers["WWW-Authenticate"]
 
 
 def test_registration_with_token_creates_working_client(client, initial_token, app):
@@ -39,7 +57,7 @@ def test_registration_with_token_creates_working_client(client, initial_token, a
     token = client.post("/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": "x"},
                         auth=(body["client_id"], body["client_secret"]))
     assert token.get_json()["error"] == "invalid_grant"  # authenticated, then the bad refresh token refused
-    assert register(client, initial_token).get_json()["error"] == "access_denied"  # single use
+    assert_bearer_challenge(register(client, initial_token), "invalid_token")  # single use
 
 
 def test_invalid_metadata_is_refused(client, initial_token):
@@ -61,11 +79,11 @@ def test_read_update_delete_with_registration_access_token(client, initial_token
     auth = {"Authorization": f"Bearer {body['registration_access_token']}"}
     read = client.get(path, headers=auth)
     assert read.status_code == 200 and read.get_json()["client_name"] == "Dyn App"
-    assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code in (400, 401, 403)
+    assert_bearer_challenge(client.get(path, headers={"Authorization": "Bearer wrong"}), "invalid_token")
     update = client.put(path, headers=auth, json={**METADATA, "client_id": body["client_id"], "client_name": "Renamed"})
     assert update.status_code == 200 and update.get_json()["client_name"] == "Renamed"
     assert client.delete(path, headers=auth).status_code == 204
-    assert client.get(path, headers=auth).status_code in (400, 401, 403)
+    assert_bearer_challenge(client.get(path, headers=auth), "invalid_token")  # RFC 7592 2.3: token gone
     token = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
                         auth=(body["client_id"], body["client_secret"]))
     assert token.status_code == 401
@@ -92,7 +110,7 @@ def test_platform_admin_api_token_may_register_but_not_a_member(client, factorie
         _, admin_token = create_session(db.session.get(User, admin.id))
         _, member_token = create_session(db.session.get(User, member.id))
         db.session.commit()
-    assert register(client, member_token).get_json()["error"] == "access_denied"
+    assert_bearer_challenge(register(client, member_token), "invalid_token")  # not an initial access token
     assert register(client, admin_token).status_code == 201
 
 
@@ -170,3 +188,27 @@ def test_registration_response_returns_every_registered_and_defaulted_member(cli
     assert body["redirect_uris"] == METADATA["redirect_uris"] and body["client_name"] == "Dyn App"
     assert body["post_logout_redirect_uris"] == METADATA["post_logout_redirect_uris"]
     assert body["scope"] == STANDARD_SCOPES and "client_id_issued_at" in body
+
+
+def test_configuration_refusals_are_one_invalid_token_answer(client, initial_token):
+    """RFC 7592 2.1: a token not valid for the client in the URL is 401 invalid_token (RFC 6750 3.1),
+    the same whether that client exists, was deleted, or never did (no existence oracle)."""
+    first, second = register(client, initial_token).get_json(), register(client, issue_token(client)).get_json()
+    auth = {"Authorization": f"Bearer {first['registration_access_token']}"}
+    other = assert_bearer_challenge(client.get(f"/oauth2/register/{second['client_id']}", headers=auth), "invalid_token")
+    missing = assert_bearer_challenge(client.get("/oauth2/register/dyn-nobody", headers=auth), "invalid_token")
+    assert other == missing
+    assert client.get(f"/oauth2/register/{first['client_id']}", headers=auth).status_code == 200
+
+
+def test_configuration_without_a_token_gets_the_bearer_challenge(client, initial_token):
+    """RFC 7592 2, RFC 6750 3.1: no credentials -> 401, a Bearer challenge without an error code."""
+    body = register(client, initial_token).get_json()
+    refused = assert_bearer_challenge(client.get(f"/oauth2/register/{body['client_id']}"), None)
+    assert "registration access token" in refused["error_description"]
+
+
+def issue_token(client) -> str:
+    """Another single-use initial access token, from the CLI."""
+    result = client.application.test_cli_runner().invoke(args=["clients", "initial-token"])
+    return result.output.strip()
