@@ -83,9 +83,15 @@ def userinfo_claims(user: User, scope: str, claims_request: dict | None) -> dict
     return user_claims(user, names)
 
 
-def id_token_user_claims(user: User, claims_request: dict | None) -> dict:
-    """ID token user claims: `sub` plus what claims.id_token asks for (OIDC Core 5.4, 5.5).
+def id_token_user_claims(user: User, scope: str, claims_request: dict | None, minimal: bool = False) -> dict:
+    """ID token user claims: `sub`, the granted scopes' claims, and what claims.id_token asks for
+    (OIDC Core 5.4, 5.5).
 
-    Scope claims are served by UserInfo, as OIDC Core 5.4 says for flows that issue an access token.
+    OIDC Core 5.4 lets the scope claims go to UserInfo alone when an access token is issued, but most
+    relying-party libraries read the user from the ID token (as Google, Keycloak and Auth0 fill it);
+    so they are in it unless the client's policy (`minimal_id_token`) keeps it to what was requested.
     """
-    return user_claims(user, requested_claim_names(claims_request, "id_token"))
+    names = requested_claim_names(claims_request, "id_token")
+    if not minimal:
+        names |= claims_for_scopes(scope_list(scope))
+    return user_claims(user, names)

@@ -68,12 +68,13 @@ def mint_access_token(client: OAuthClient, user: User | None, scope: str, contex
     return sign(claims, "RS256", typ="at+jwt"), lifetime
 
 
-def mint_id_token(client: OAuthClient, user: User, context: GrantContext, nonce: str | None,
+def mint_id_token(client: OAuthClient, user: User, scope: str, context: GrantContext, nonce: str | None,
                   access_token: str | None) -> str:
-    """An ID token (OIDC Core 2, 3.1.3.6) in the client's id_token_signed_response_alg."""
+    """An ID token (OIDC Core 2, 3.1.3.6, 12.2) in the client's id_token_signed_response_alg,
+    with the user claims of the granted `scope` (idp.oidc.claims.id_token_user_claims)."""
     alg = client.id_token_signed_response_alg or "RS256"
     now = int(utcnow().timestamp())
-    claims = id_token_user_claims(user, context.claims)
+    claims = id_token_user_claims(user, scope, context.claims, minimal=client.minimal_id_token)
     claims.update({"iss": issuer(), "aud": client.client_id, "azp": client.client_id, "iat": now,
                    "exp": now + current_app.config["ID_TOKEN_LIFETIME"]})
     # acr "0" (OIDC Core 2) when the sign-in claimed no assurance level: the truthful default.

@@ -18,11 +18,44 @@ def test_id_token_carries_claims_requested_for_it(flow, user, app):
     assert "family_name" not in id_token
 
 
-def test_id_token_without_claims_request_has_only_protocol_claims(flow, user, app):
-    """OIDC Core 5.4: with an access token issued, scope claims are served by UserInfo, not the ID token."""
+PROTOCOL_CLAIMS = {"iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash"}
+
+
+def minimal_flow(app, client, factories):
+    """A flow for a first-party client whose policy keeps the ID token minimal."""
+    from tests.oidc.conftest import REDIRECT_URI, Flow
+
+    rp = factories.client(redirect_uris=[REDIRECT_URI], first_party=True, minimal_id_token=True,
+                          scope="openid profile email phone")
+    return Flow(app, client, rp)
+
+
+def test_id_token_carries_the_granted_scope_claims_by_default(flow, user, app):
+    """OIDC Core 5.4 allows the scope claims in the ID token; by default they are there (as Google,
+    Keycloak and Auth0 do), the same values UserInfo returns for those scopes."""
     flow.sign_in(user)
-    id_token = decode(app, flow.tokens(scope="openid email")["id_token"])
-    assert "email" not in id_token and id_token["sub"] == user.subject
+    id_token = decode(app, flow.tokens(scope="openid email profile")["id_token"])
+    assert id_token["email"] == user.email and id_token["email_verified"] is user.email_verified
+    assert id_token["name"] == user.name and id_token["given_name"] == "Ada" and id_token["family_name"] == "Lovelace"
+    assert "phone_number" not in id_token and id_token["sub"] == user.subject
+
+
+def test_minimal_id_token_client_gets_only_protocol_claims(app, client, factories, user):
+    """OIDC Core 5.4: with an access token issued, scope claims may be left to UserInfo; a client
+    flagged minimal_id_token gets only `sub` and the protocol claims (OIDC Core 2)."""
+    flow = minimal_flow(app, client, factories)
+    flow.sign_in(user)
+    id_token = decode(app, flow.tokens(scope="openid email profile")["id_token"])
+    assert set(id_token) <= PROTOCOL_CLAIMS and id_token["sub"] == user.subject
+
+
+def test_minimal_id_token_client_still_gets_claims_requested_for_it(app, client, factories, user):
+    """OIDC Core 5.5: claims.id_token is honoured for a minimal-ID-token client too."""
+    flow = minimal_flow(app, client, factories)
+    flow.sign_in(user)
+    claims = json.dumps({"id_token": {"email": None}})
+    id_token = decode(app, flow.tokens(scope="openid profile", claims=claims)["id_token"])
+    assert id_token["email"] == user.email and "name" not in id_token and "given_name" not in id_token
 
 
 def test_userinfo_honours_claims_userinfo(flow, user, client):

@@ -90,7 +90,7 @@ class OpenIDCodeExtension(OpenIDCode):
 
     def encode_id_token(self, token, request):
         code: RedeemableCode = request.authorization_code
-        return mint_id_token(request.client, request.user, request.grant_context, code.nonce,
+        return mint_id_token(request.client, request.user, token["scope"], request.grant_context, code.nonce,
                              token.get("access_token"))
 
     def __call__(self, grant):
