@@ -166,6 +166,18 @@ def load_settings(overrides: dict | None = None) -> Settings:
         "CLIENT_CACHE_SECONDS": _int("CLIENT_CACHE_SECONDS", 0 if testing else 30, problems),
         # OIDC: let clients' jwks_uri be http or resolve to loopback/private addresses (never in production).
         "ALLOW_PRIVATE_JWKS_URI": _bool("ALLOW_PRIVATE_JWKS_URI", profile != "production"),
+        # OIDC Back-Channel Logout: let backchannel_logout_uri be http or a loopback/private address (never in production).
+        "ALLOW_PRIVATE_LOGOUT_URI": _bool("ALLOW_PRIVATE_LOGOUT_URI", profile != "production"),
+        # OIDC Back-Channel Logout: seconds one logout token POST may take, attempts per RP, first retry delay (doubling).
+        "LOGOUT_DELIVERY_TIMEOUT": _int("LOGOUT_DELIVERY_TIMEOUT", 5, problems),
+        "LOGOUT_DELIVERY_ATTEMPTS": _int("LOGOUT_DELIVERY_ATTEMPTS", 5, problems),
+        "LOGOUT_RETRY_DELAY": _int("LOGOUT_RETRY_DELAY", 2, problems),
+        # Federation: let upstream URLs be http or resolve to loopback/private addresses (never in production).
+        "ALLOW_PRIVATE_UPSTREAM_URLS": _bool("ALLOW_PRIVATE_UPSTREAM_URLS", profile != "production"),
+        # Federation: seconds one request to an upstream (discovery, token, userinfo, metadata) may take.
+        "UPSTREAM_HTTP_TIMEOUT": _int("UPSTREAM_HTTP_TIMEOUT", 10, problems),
+        # Federation: seconds a started upstream sign-in (state, nonce, SAML request) stays usable.
+        "UPSTREAM_LOGIN_LIFETIME": _int("UPSTREAM_LOGIN_LIFETIME", 600, problems),
         # OIDC: RFC 7591 registration without an initial access token (off by default).
         "OPEN_CLIENT_REGISTRATION": _bool("OPEN_CLIENT_REGISTRATION", False),
         # OIDC: lifetime of an initial access token from `flask clients initial-token`, seconds.

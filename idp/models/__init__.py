@@ -10,10 +10,13 @@ from idp.models.grant import AuthorizationCode
 from idp.models.organization import Membership, Organization, Role
 from idp.models.session import Session, SessionKind, SessionStatus
 from idp.models.token import AccessToken, InitialAccessToken, RefreshToken
+from idp.models.upstream import (FederatedIdentity, PendingLink, SeenAssertion, Upstream, UpstreamKind,
+                                 UpstreamLogin)
 from idp.models.user import User
 
 __all__ = [
     "AccessToken", "AuthorizationCode", "AuthorizationRequest", "Consent", "InitialAccessToken", "RefreshToken",
     "AuditEvent", "ContactEnquiry", "DeliveryStatus", "EnquiryType", "Membership", "OAuthClient",
     "Organization", "Role", "Session", "SessionKind", "SessionStatus", "User", "utcnow",
+    "FederatedIdentity", "PendingLink", "SeenAssertion", "Upstream", "UpstreamKind", "UpstreamLogin",
 ]

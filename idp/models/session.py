@@ -43,6 +43,10 @@ class Session(IdMixin, db.Model):
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     amr: Mapped[list | None] = mapped_column(JSON)
     acr: Mapped[str | None] = mapped_column(String(64))
+    # The upstream's slug when the sign-in was federated (the ID token's `idp` claim).
+    idp: Mapped[str | None] = mapped_column(String(64))
+    # What single logout at that upstream needs (SAML NameID and SessionIndex).
+    upstream_session: Mapped[dict | None] = mapped_column(JSON)
     ip_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
 
