@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test install install-dev clean bench
+.PHONY: run test install install-dev clean bench demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: install
 	$(BIN)/flask keys ensure
 	$(BIN)/flask seed
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+## demo: the demo relying party (acme-portal-001) on http://localhost:3000; the IdP runs beside it (`make run`)
+demo: $(BIN)/python
+	$(BIN)/python -c "import authlib, flask, joserfc, requests" 2>/dev/null || $(BIN)/pip install --quiet -e .
+	$(BIN)/python examples/demo_rp/app.py
 
 ## test: install with the dev extras and run the whole suite (tests/test_architecture.py checks the import layering)
 test: install-dev
