@@ -1,4 +1,5 @@
-"""The refresh token grant: rotated on every use; reuse of a rotated token revokes the family."""
+"""The refresh token grant: rotated on every use; reuse of a rotated token revokes the family; a new
+ID token when the scope has `openid` (OIDC Core 12.2)."""
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, grants
@@ -7,7 +8,8 @@ from flask import current_app
 from idp.extensions import db
 from idp.models import RefreshToken, User
 from idp.oidc.client_auth import AUTH_METHODS
-from idp.oidc.tokens import GrantContext, issue_tokens
+from idp.oidc.scopes import scope_list
+from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token
 from idp.services import audit
 from idp.services import tokens as token_records
 
@@ -38,7 +40,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         context = GrantContext(grant_id=refresh_token.grant_id, session_id=refresh_token.session_id,
                                claims=refresh_token.claims, auth_time=refresh_token.auth_time,
                                acr=refresh_token.acr, amr=refresh_token.amr)
-        return issue_tokens(self.client, user, scope, context, include_refresh_token=True)
+        body = issue_tokens(self.client, user, scope, context, include_refresh_token=True)
+        if "openid" in scope_list(scope):
+            # OIDC Core 12.2: the original iss, sub, aud, azp and auth_time (the context carries them),
+            # a new iat, no nonce, and at_hash of the new access token.
+            body["id_token"] = mint_id_token(self.client, user, scope, context, None, body["access_token"])
+        return body
 
     def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
         """Nothing left to do: issue_token rotated the old token atomically before minting."""

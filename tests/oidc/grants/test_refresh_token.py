@@ -86,3 +86,37 @@ def test_expired_refresh_token_is_invalid_grant(flow, user):
     tokens = flow.tokens(scope="openid offline_access")
     with time_machine.travel(datetime.now(timezone.utc) + timedelta(days=31)):
         assert flow.refresh(tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def verified_claims(client, token: str) -> dict:
+    """The claims of a JWT whose signature verifies against the published JWKS."""
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    keys = KeySet.import_key_set(client.get("/oauth2/jwks").get_json())
+    return jwt.decode(token, keys).claims
+
+
+def test_refresh_returns_a_new_id_token_like_the_original(flow, user, client):
+    """OIDC Core 12.2: a refresh with `openid` answers a new ID token whose iss, sub, aud, azp and
+    auth_time are the original's, with a new iat, no nonce, and at_hash of the new access token."""
+    from authlib.oidc.core.util import create_half_hash
+
+    flow.sign_in(user)
+    with time_machine.travel(datetime.now(timezone.utc), tick=False) as clock:
+        first = flow.tokens(scope="openid email offline_access")
+        clock.shift(timedelta(minutes=5))
+        refreshed = flow.refresh(first["refresh_token"]).get_json()
+    original, renewed = verified_claims(client, first["id_token"]), verified_claims(client, refreshed["id_token"])
+    for name in ("iss", "sub", "aud", "azp", "auth_time", "sid", "email"):
+        assert renewed[name] == original[name], name
+    assert renewed["iat"] == original["iat"] + 300 and "nonce" in original and "nonce" not in renewed
+    assert renewed["at_hash"] == create_half_hash(refreshed["access_token"], "RS256").decode()
+
+
+def test_refresh_without_openid_returns_no_id_token(flow, user):
+    """OIDC Core 12.2 / RFC 6749 6: a refresh narrowed to scopes without `openid` is plain OAuth."""
+    flow.sign_in(user)
+    first = flow.tokens(scope="openid offline_access")
+    refreshed = flow.refresh(first["refresh_token"], scope="offline_access").get_json()
+    assert "access_token" in refreshed and "id_token" not in refreshed
