@@ -10,6 +10,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from idp.oidc import client_jwks
+from idp.security import outbound
 from tests.servers import LiveServer
 
 TOKEN_URL = "http://localhost:5000/oauth2/token"
@@ -128,7 +129,7 @@ def test_dns_rebinding_after_the_check_does_not_reach_the_new_address(guarded_ct
     """A jwks_uri whose DNS answer flips to a loopback address after the check is still fetched from the
     checked public address, never from the loopback one: the name is resolved once, at the check."""
     dns = Dns([PUBLIC], [LOOPBACK])
-    monkeypatch.setattr(client_jwks.socket, "getaddrinfo", dns)
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", dns)
     with pytest.raises(client_jwks.JwksFetchError):
         client_jwks.fetch_jwks(URI)
     assert connects == [(PUBLIC, 443)]
@@ -139,7 +140,7 @@ def test_pinned_fetch_still_verifies_the_relying_partys_hostname(guarded_ctx, mo
     """Pinning changes only where the IdP connects: the relying party's certificate is still required and
     checked against its hostname, which is also the SNI name and the Host header, so a name-based
     (virtual-hosted, CDN) key host keeps working and a certificate for another name is refused."""
-    monkeypatch.setattr(client_jwks.socket, "getaddrinfo", Dns([PUBLIC, PUBLIC_TOO]))
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", Dns([PUBLIC, PUBLIC_TOO]))
     seen = []
 
     def record(pool, method, url, headers=None, **kwargs):
@@ -157,14 +158,14 @@ def test_pinned_fetch_still_verifies_the_relying_partys_hostname(guarded_ctx, mo
 
 def test_check_returns_the_public_addresses_it_approved(guarded_ctx, monkeypatch):
     """The operator's guard hands the fetch exactly the addresses it checked, in the resolver's order."""
-    monkeypatch.setattr(client_jwks.socket, "getaddrinfo", Dns([PUBLIC, PUBLIC_TOO]))
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", Dns([PUBLIC, PUBLIC_TOO]))
     assert client_jwks.check_jwks_uri(URI) == [PUBLIC, PUBLIC_TOO]
 
 
 def test_a_name_with_any_internal_address_is_refused(guarded_ctx, monkeypatch, connects):
     """A jwks_uri whose name answers with a public and an internal address is refused outright and never
     requested, not fetched from the public address."""
-    monkeypatch.setattr(client_jwks.socket, "getaddrinfo", Dns([PUBLIC, INTERNAL]))
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", Dns([PUBLIC, INTERNAL]))
     with pytest.raises(client_jwks.JwksFetchError, match="non-public"):
         client_jwks.fetch_jwks(URI)
     assert connects == []
