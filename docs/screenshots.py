@@ -1,6 +1,6 @@
 """Render every hosted page in headless Chromium and save PNGs to docs/screenshots/.
 
-Run: .venv/bin/python docs/screenshots.py
+Run: .venv/bin/python docs/screenshots.py [page ...]   (names, e.g. `home`, limit what is written)
 Starts Authy2 on a loopback port with demo data (a throw-away SQLite database, signing keys and mail
 outbox in a temporary folder), walks through the pages as the demo user bob@acme-corp.com, and writes
 <page>-desktop.png (1280 px wide) and <page>-phone.png (390 px wide) for each page.
@@ -24,6 +24,12 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 BOB = ("bob@acme-corp.com", "UserPass123!")
+ONLY = set(sys.argv[1:])  # the walk visits the pages before them too: later pages need the earlier steps
+SHOT: set[str] = set()
+
+
+class WalkDone(Exception):
+    """Every page named on the command line is written."""
 
 
 def free_port() -> int:
@@ -68,10 +74,15 @@ def latest_mail_link(outbox: Path, marker: str) -> str:
 
 
 def shoot(page, name: str) -> None:
+    if ONLY and name not in ONLY:
+        return
     for label, size in VIEWPORTS.items():
         page.set_viewport_size(size)
         page.screenshot(path=str(OUT / f"{name}-{label}.png"), full_page=True)
     print(f"  {name}")
+    SHOT.add(name)
+    if ONLY and ONLY <= SHOT:
+        raise WalkDone
 
 
 def sign_in(page, email: str, password: str) -> None:
@@ -98,7 +109,9 @@ def walk(page, base: str, outbox: Path) -> None:
 
 
 def walk_signed_in(page, base: str) -> None:
-    """Sign-in (with and without an error), consent, the account pages, sign out."""
+    """The home page, sign-in (with and without an error), consent, the account pages, sign out."""
+    page.goto(base + "/")
+    shoot(page, "home")
     authorize = base + "/oauth2/authorize?" + urlencode({
         "client_id": "acme-portal-001", "response_type": "code", "redirect_uri": "http://localhost:3000/callback",
         "scope": "openid profile email offline_access", "state": "demo", "nonce": "demo"})
@@ -157,7 +170,10 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
             page = browser.new_page()
             print(f"writing screenshots to {OUT}")
-            walk(page, base, workdir / "outbox")
+            try:
+                walk(page, base, workdir / "outbox")
+            except WalkDone:
+                pass
             browser.close()
     finally:
         server.shutdown()

@@ -22,7 +22,9 @@ def test_home_page_says_what_this_is_and_links_onwards(client):
 
 def test_every_home_page_link_resolves(client):
     """Each link on the home page ends at a 200 (the account page by way of sign-in)."""
-    for href in set(HREF.findall(client.get("/").get_data(as_text=True))) - {"#main"}:
+    links = set(HREF.findall(client.get("/").get_data(as_text=True))) - {"#main"}
+    assert "/.well-known/openid-configuration" in links
+    for href in links:
         response = client.get(href, follow_redirects=True)
         assert response.status_code == 200, href
 
