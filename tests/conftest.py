@@ -7,6 +7,7 @@ PostgreSQL or Redis test into a failure, so CI never passes by skipping them.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -137,3 +138,35 @@ def _service_markers(request):
         _require("postgres", DATABASE_URL.startswith("postgresql"), "TEST_DATABASE_URL is not PostgreSQL")
     if request.node.get_closest_marker("redis"):
         _require("redis", bool(REDIS_URL), "TEST_REDIS_URL is not set")
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the whole run (Playwright driving the Debian package); a second
+    sync Playwright in the same run cannot start, so every browser test shares this one."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("browser tests cannot run: chromium is not installed (REQUIRE_SERVICES=1)")
+        pytest.skip("chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    """A fresh browser context (no cookies) and page for one test."""
+    context = chromium.new_context()
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    yield tab
+    context.close()

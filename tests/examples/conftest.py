@@ -1,2 +1,2 @@
-"""The browser fixtures of the hosted-page tests, shared with the examples' end-to-end tests."""
-from tests.web.conftest import chromium, demo_data, page  # noqa: F401 (fixtures)
+"""The examples drive the demo RP with the hosted pages' seed data fixture."""
+from tests.web.conftest import demo_data  # noqa: F401 (fixture)

@@ -1,42 +1,11 @@
-"""Fixtures for the hosted pages: one headless Chromium per test session, a fresh page per test."""
+"""Fixtures for the hosted pages: the seed's demo data, live servers, the demo RP's callback requests.
+
+The browser fixtures (`chromium`, `page`) live in tests/conftest.py: one Chromium per run, for every
+directory that drives one.
+"""
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
-
-from tests.conftest import REQUIRE_SERVICES
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """One headless Chromium for the whole run (Playwright driving the Debian package)."""
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        if REQUIRE_SERVICES:
-            pytest.fail("browser tests cannot run: chromium is not installed (REQUIRE_SERVICES=1)")
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium):
-    """A fresh browser context (no cookies) and page for one test."""
-    context = chromium.new_context()
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    yield tab
-    context.close()
 
 
 @pytest.fixture
