@@ -46,6 +46,13 @@ class Forbidden(AppError):
     message = "You are not allowed to do this."
 
 
+class SingleSignOnRequired(Forbidden):
+    """The address's domain signs in only at its upstream identity provider (enforced SSO)."""
+
+    type = "SSO_REQUIRED"
+    message = "This address signs in with single sign-on; use the sign-in page."
+
+
 class NotFound(AppError):
     code = 404
     type = "NOT_FOUND"

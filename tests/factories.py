@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 
 from idp.extensions import db
-from idp.models import Membership, OAuthClient, Organization, Role, User
+from idp.models import Membership, OAuthClient, Organization, Role, Upstream, User
 from idp.security.passwords import hash_password
 from idp.security.secrets import hash_client_secret
 
@@ -48,3 +48,10 @@ class Factories:
         fields.setdefault("scope", "openid profile email offline_access")
         return self._save(OAuthClient(client_id=client_id or f"client-{n}",
                                       client_secret_hash=hash_client_secret(secret) if secret else None, **fields))
+
+    def upstream(self, slug: str | None = None, kind: str = "oidc", **fields) -> Upstream:
+        """A stored upstream (settings as given: no validation, no secrets unless the test sets them)."""
+        n = next(_seq)
+        fields.setdefault("display_name", f"Upstream {n}")
+        fields.setdefault("settings", {})
+        return self._save(Upstream(slug=slug or f"upstream-{n}", kind=kind, **fields))

@@ -18,7 +18,8 @@ def _email_field(label: str = "Email address") -> EmailField:
 
 class LoginForm(FlaskForm):
     email = EmailField("Email address", validators=[DataRequired(EMAIL_REQUIRED), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(PASSWORD_REQUIRED), Length(max=PASSWORD_MAX)])
+    # Required unless the address's domain signs in at an upstream (home-realm discovery, web.sign_in).
+    password = PasswordField("Password", validators=[Length(max=PASSWORD_MAX)])
     # Checked where used (find_pending, safe_next): a bad value is ignored, never a hidden form error.
     request = HiddenField()
     next = HiddenField()
