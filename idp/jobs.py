@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from idp.extensions import db
+from idp.oidc.backchannel_logout import deliver_logout_tokens
 from idp.oidc.maintenance import purge_expired_grants
 from idp.services import contact, sessions
 
@@ -18,6 +19,7 @@ JOBS: dict[str, Callable[[], str]] = {
     "cleanup_sessions": cleanup_sessions,
     "send_pending_mail": contact.send_pending_mail,
     "purge_expired_grants": purge_expired_grants,
+    "deliver_logout_tokens": deliver_logout_tokens,
 }
 
 

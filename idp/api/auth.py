@@ -11,7 +11,7 @@ from idp.api.security import BEARER_SECURITY, current_session, current_user, log
 from idp.extensions import limiter
 from idp.security import ratelimits
 from idp.security.client_ip import client_ip
-from idp.services import accounts, audit, sessions
+from idp.services import accounts, audit, session_end, sessions
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts, login and sessions")
 
@@ -74,7 +74,7 @@ def login(body: dict):
 @blp.alt_response(401, **UNAUTHORIZED)
 def logout():
     """Revoke the session making this request."""
-    accounts.log_out(current_session())
+    session_end.sign_out([current_session()], channel="api")
     return ok(None, "Logged out")
 
 
@@ -119,5 +119,5 @@ def refresh_session():
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="No such session among the user's own")
 def revoke_session(session_id: str):
     """Revoke one of the user's own sessions (revoking an ended one again is a no-op)."""
-    session = accounts.revoke_own_session(current_user(), session_id)
-    return ok({"session": session}, "Session revoked")
+    ended = session_end.revoke_own_session(current_user(), session_id, channel="api")
+    return ok({"session": ended.sessions[0]}, "Session revoked")

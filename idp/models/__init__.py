@@ -7,6 +7,7 @@ from idp.models.client import OAuthClient
 from idp.models.consent import Consent
 from idp.models.contact import ContactEnquiry, DeliveryStatus, EnquiryType
 from idp.models.grant import AuthorizationCode
+from idp.models.logout_delivery import LogoutDelivery, LogoutDeliveryStatus
 from idp.models.organization import Membership, Organization, Role
 from idp.models.session import Session, SessionKind, SessionStatus
 from idp.models.token import AccessToken, InitialAccessToken, RefreshToken
@@ -16,7 +17,8 @@ from idp.models.user import User
 
 __all__ = [
     "AccessToken", "AuthorizationCode", "AuthorizationRequest", "Consent", "InitialAccessToken", "RefreshToken",
-    "AuditEvent", "ContactEnquiry", "DeliveryStatus", "EnquiryType", "Membership", "OAuthClient",
+    "AuditEvent", "ContactEnquiry", "DeliveryStatus", "EnquiryType", "LogoutDelivery", "LogoutDeliveryStatus",
+    "Membership", "OAuthClient",
     "Organization", "Role", "Session", "SessionKind", "SessionStatus", "User", "utcnow",
     "FederatedIdentity", "PendingLink", "SeenAssertion", "Upstream", "UpstreamKind", "UpstreamLogin",
 ]

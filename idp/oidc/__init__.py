@@ -29,6 +29,7 @@ def setup_oidc(app: Flask) -> None:
     from idp.error_handlers import register_renderer
     from idp.extensions import csrf
     from idp.oidc import endpoints
+    from idp.oidc.backchannel_logout import setup_backchannel_logout
     from idp.oidc.client_cache import ClientCache
     from idp.oidc.keys import KeyStore
     from idp.oidc.server import build_server
@@ -45,6 +46,7 @@ def setup_oidc(app: Flask) -> None:
                  endpoints.end_session, *endpoints.registration_views()):
         csrf.exempt(view)
     app.register_blueprint(endpoints.bp)
+    setup_backchannel_logout(app)
     for prefix in JSON_ERROR_PREFIXES:
         register_renderer(app, prefix, render_oauth_error)
 

@@ -58,6 +58,11 @@ def openid_configuration() -> dict:
         "request_uri_parameter_supported": False,
         "request_object_signing_alg_values_supported": REQUEST_OBJECT_ALGS,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        # Back-Channel Logout 1.0 2.1 and Front-Channel Logout 1.0 3; ID tokens carry `sid`.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }
 
 

@@ -1,17 +1,22 @@
-"""RP-Initiated Logout 1.0: end the SSO session, revoke its tokens, redirect only to a registered
-post_logout_redirect_uri; ask the user first when the request cannot be tied to them."""
+"""RP-Initiated Logout 1.0: end the SSO session (idp.services.session_end: its tokens are revoked and
+its relying parties told), redirect only to a registered post_logout_redirect_uri, after the
+Front-Channel Logout iframes when there are any; ask the user first when the request cannot be tied
+to them."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
-from flask import current_app, request
+from flask import current_app, render_template, request
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SubmitField
 
 from idp.extensions import db
 from idp.models import Session
-from idp.services import audit, sessions
-from idp.services import tokens as token_records
+from idp.request_id import current_request_id
+from idp.security.headers import allow_frames
 from idp.services.browser_sessions import current_browser_session, sign_out
+from idp.services.session_end import SessionEnd, frontchannel_logout_uris
 
 CARRIED_PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint")
 
@@ -37,17 +42,42 @@ class EndSession(EndSessionEndpoint):
         """Without an id_token_hint, a registered URI is honoured once the user confirmed on our page."""
         return request.method == "POST" and bool(request.form.get("confirm"))
 
-    def end_session(self, end_session_request: EndSessionRequest) -> None:
-        """End the browser's SSO session (and the hint's `sid` session) and revoke their tokens."""
-        ended = sign_out()
+    def end_session(self, end_session_request: EndSessionRequest) -> SessionEnd:
+        """End the browser's SSO session and the session the hint's `sid` names (the same user's)."""
         claims = end_session_request.id_token_claims or {}
         hinted = db.session.get(Session, claims["sid"]) if claims.get("sid") else None
-        if hinted is not None and hinted.user.subject == claims.get("sub"):
-            sessions.revoke(hinted)
-        for session in {s.id: s for s in (ended, hinted) if s is not None}.values():
-            count = token_records.revoke_session_tokens(session.id)
-            audit.record("auth.logout", actor_user_id=session.user_id, target_type="session", target_id=session.id,
-                         details={"tokens_revoked": count, "rp_initiated": True})
+        also = [hinted] if hinted is not None and hinted.user.subject == claims.get("sub") else []
+        return sign_out(also=also, channel="oidc", rp_initiated=True)
+
+    def create_response(self, end_session_request: EndSessionRequest):
+        """RPI Logout 3 and Front-Channel Logout 1.0 4: end the session, then redirect to the
+        post_logout_redirect_uri; when relying parties are to be told in this browser, first the
+        signed-out page with their iframes, which continues there."""
+        frames = frontchannel_logout_uris(self.end_session(end_session_request))
+        if end_session_request.redirect_uri and not frames:
+            return 302, "", [("Location", end_session_request.redirect_uri), ("Cache-Control", "no-store")]
+        allow_frames(frames)
+        page = render_template("oidc/logged_out.html", frames=frames, next_url=end_session_request.redirect_uri,
+                               refused=refusal(end_session_request))
+        return 200, page, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
+
+
+def refusal(req: EndSessionRequest) -> str | None:
+    """Why an asked-for post_logout_redirect_uri is not followed (RPI Logout 3), in plain words for
+    the page; the operator's reason goes to the log with the request id. None when nothing was refused."""
+    asked = req.request.payload.data.get("post_logout_redirect_uri")
+    if not asked or req.redirect_uri:
+        return None
+    if req.client is None:
+        shown, why = "could not be tied to an application", "neither client_id nor id_token_hint names a client"
+    elif asked not in (req.client.post_logout_redirect_uris or []):
+        shown, why = "is not registered for it", f"not registered for client {req.client.client_id}"
+    else:
+        shown, why = "could not be confirmed", "no id_token_hint, and the user did not confirm the logout"
+    parts = urlsplit(asked)
+    current_app.logger.info("post_logout_redirect_uri %s refused (request %s): %s",
+                            f"{parts.scheme}://{parts.netloc}{parts.path}"[:200], current_request_id(), why)
+    return shown
 
 
 def tied_to_user(req: EndSessionRequest) -> bool:

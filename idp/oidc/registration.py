@@ -18,12 +18,13 @@ from idp.models import InitialAccessToken, OAuthClient, SessionKind
 from idp.oidc.client_cache import client_cache
 from idp.oidc.clients import load_client
 from idp.oidc.discovery import openid_configuration
+from idp.oidc.logout_metadata import LogoutChannelMetadata
 from idp.oidc.scopes import SUPPORTED_SCOPES
 from idp.security.secrets import new_token
 from idp.services import client_registration as registry
 from idp.services import sessions
 
-CLAIMS_CLASSES = [OAuthClientMetadata, OIDCClientMetadata, LogoutClientMetadata]
+CLAIMS_CLASSES = [OAuthClientMetadata, OIDCClientMetadata, LogoutClientMetadata, LogoutChannelMetadata]
 NO_SECRET_METHODS = ("none", "private_key_jwt")
 # A client registered without `scope` (OIDC Dynamic Registration 1.0 has no such member) may ask for
 # the standard scopes (OIDC Core 5.4, 11); `organizations` releases memberships and must be asked for.

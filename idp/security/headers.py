@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request
 
@@ -32,9 +33,27 @@ CONSTANT_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+def allow_frames(uris: list[str]) -> None:
+    """Let this response, and no other, frame exactly the origins of `uris` (the Front-Channel Logout
+    iframes of a signed-out page): its CSP gets a frame-src of those origins."""
+    origins = sorted({origin_of(uri) for uri in uris})
+    if origins:
+        g.csp_frame_src = " ".join(origins)
+
+
+def origin_of(uri: str) -> str:
+    """scheme://host[:port] of an absolute URL, as a CSP source (no path, no user info)."""
+    parts = urlsplit(uri)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
 def content_security_policy() -> str:
-    nonce = g.get("csp_nonce")
-    return _policy(f"'self' 'nonce-{nonce}'") if nonce else NO_NONCE_POLICY
+    nonce, frames = g.get("csp_nonce"), g.get("csp_frame_src")
+    if not nonce and not frames:
+        return NO_NONCE_POLICY
+    policy = _policy(f"'self' 'nonce-{nonce}'" if nonce else "'self'")
+    return f"{policy}; frame-src {frames}" if frames else policy
 
 
 def apply_security_headers(response):

@@ -17,7 +17,7 @@ from idp.errors import Conflict, Forbidden, InvalidCredentials, ValidationError
 from idp.extensions import db
 from idp.models import Membership, OAuthClient, Organization, Role, Session, SessionKind, User, utcnow
 from idp.security.passwords import hash_password, password_problems, verify_password
-from idp.services import audit, sessions
+from idp.services import audit, session_end, sessions
 
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 200
@@ -140,20 +140,6 @@ def log_in_api(email: str, password: str, *, ip_address: str | None, user_agent:
                                    amr=["pwd"])
 
 
-def log_out(session: Session) -> None:
-    """End `session` (the caller's own) and record the `logout` audit event."""
-    sessions.revoke(session)
-    audit.record("logout", actor_user_id=session.user_id, target_type="session", target_id=session.id)
-
-
-def revoke_own_session(user: User, session_id: str) -> Session:
-    """End one of `user`'s sessions (404 for anyone else's); records `session.revoke`."""
-    session = sessions.get_own_session(user, session_id)
-    sessions.revoke(session)
-    audit.record("session.revoke", actor_user_id=user.id, target_type="session", target_id=session.id)
-    return session
-
-
 def _login_refusal(user: User | None, password_ok: bool) -> str | None:
     if user is None:
         return "unknown_account"
@@ -205,7 +191,7 @@ def change_password(user: User, current_password: str, new_password: str, *,
         raise ValidationError(details={"new_password": ["The new password must differ from the current one."]})
     user.password_hash = hash_password(new_password)
     user.password_changed_at = utcnow()
-    ended = sessions.revoke_all(user, except_session_id=keep_session_id)
+    ended = session_end.end_all_sessions(user, reason="password_change", except_session_id=keep_session_id)
     db.session.flush()
     audit.record("password.change", actor_user_id=user.id, target_type="user", target_id=user.id,
                  details={"sessions_ended": ended})
@@ -263,7 +249,8 @@ def delete_account(user: User, password: str) -> None:
     Refused with 409 while the user is the last owner of an organization that has other members
     (ownership must be handed over first). Organizations where the user is the only member are
     deleted with the account; their OAuth clients are kept, detached from the organization.
-    Sessions and memberships are deleted explicitly so no database needs ON DELETE CASCADE on.
+    Sessions end first, as a logout (idp.services.session_end), then sessions and memberships are
+    deleted explicitly so no database needs ON DELETE CASCADE on.
     """
     verify_current_password(user, password, action="account.delete")
     blocking, solo = _blocking_organizations(user)
@@ -272,6 +259,8 @@ def delete_account(user: User, password: str) -> None:
         raise Conflict(f"You are the last owner of {names}; make another member an owner first.",
                        details={"organizations": [{"id": o.id, "name": o.name, "slug": o.slug} for o in blocking]})
     user_id = user.id
+    # Ended (relying parties told) before the rows that name their relying parties go with the user.
+    session_end.end_all_sessions(user, reason="account_deleted")
     _delete_solo_organizations(solo)
     db.session.execute(delete(Session).where(Session.user_id == user_id))
     db.session.execute(delete(Membership).where(Membership.user_id == user_id))

@@ -1,7 +1,8 @@
 """The browser SSO session: a foundation Session (kind browser) carried in a cookie.
 
-Sign-in always opens a new Session and a new cookie value (no fixation); sign-out revokes it
-server-side. The cookie is HttpOnly, SameSite=Lax, and under HTTPS Secure with the __Host- prefix.
+Sign-in always opens a new Session and a new cookie value (no fixation); sign-out ends it
+server-side (idp.services.session_end, which also tells the relying parties). The cookie is
+HttpOnly, SameSite=Lax, and under HTTPS Secure with the __Host- prefix.
 """
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from flask import Flask, current_app, g, request
 
 from idp.models import Session, SessionKind, User
 from idp.security.client_ip import client_ip
-from idp.services import sessions
+from idp.services import session_end, sessions
+from idp.services.session_end import SessionEnd
 
 PLAIN_COOKIE = "authy2_session"
 HOST_COOKIE = "__Host-authy2_session"
@@ -35,9 +37,15 @@ def current_browser_user() -> User | None:
 
 
 def sign_in(user: User, amr: list[str] | None = None, acr: str | None = None) -> Session:
-    """Open a fresh browser session for `user`, ending the one this browser had (no fixation)."""
+    """Open a fresh browser session for `user`, ending the one this browser had (no fixation).
+
+    The previous session of another user ends as a logout (its relying parties are told); the same
+    user signing in again (prompt=login, max_age) is re-authentication and logs no relying party out.
+    """
     old = current_browser_session()
-    if old is not None:
+    if old is not None and old.user_id != user.id:
+        session_end.end_sessions([old], reason="replaced")
+    elif old is not None:
         sessions.revoke(old)
     session, token = sessions.create_session(user, kind=SessionKind.BROWSER, ip_address=client_ip(),
                                              user_agent=request.headers.get("User-Agent"), amr=amr)
@@ -47,14 +55,19 @@ def sign_in(user: User, amr: list[str] | None = None, acr: str | None = None) ->
     return session
 
 
-def sign_out() -> Session | None:
-    """End this browser's session server-side and clear the cookie; returns the ended session."""
-    session = current_browser_session()
-    if session is not None:
-        sessions.revoke(session)
+def sign_out(*, also: list[Session] | None = None, channel: str = "web", **details) -> SessionEnd:
+    """Sign this browser out (session_end.sign_out, with any `also` sessions) and clear the cookie."""
+    current = current_browser_session()
+    targets = {s.id: s for s in [current, *(also or [])] if s is not None}
+    ended = session_end.sign_out(list(targets.values()), channel=channel, **details)
+    forget_browser_session()
+    return ended
+
+
+def forget_browser_session() -> None:
+    """This browser no longer has a session: drop it from the request and clear the cookie."""
     g.browser_session = None
     g.browser_cookie = ("clear", None, None)
-    return session
 
 
 def _write_cookie(response):

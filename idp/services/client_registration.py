@@ -73,6 +73,9 @@ def apply_metadata(client: OAuthClient, metadata: dict) -> None:
     client.id_token_signed_response_alg = metadata.get("id_token_signed_response_alg") or "RS256"
     for name in OPTIONAL_METADATA:
         setattr(client, name, metadata.get(name))
+    # Back-Channel Logout 1.0 2.2, Front-Channel Logout 1.0 2: false when not given.
+    client.backchannel_logout_session_required = bool(metadata.get("backchannel_logout_session_required"))
+    client.frontchannel_logout_session_required = bool(metadata.get("frontchannel_logout_session_required"))
 
 
 def deregister_client(client: OAuthClient) -> None:

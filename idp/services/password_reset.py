@@ -9,7 +9,7 @@ from flask import current_app
 from idp.errors import ValidationError
 from idp.models import TokenPurpose, User, utcnow
 from idp.security.passwords import hash_password, password_problems
-from idp.services import accounts, audit, sessions
+from idp.services import accounts, audit, session_end
 from idp.services.account_mail import send_reset_mail
 from idp.services.account_tokens import consume_token, issue_token, peek_token
 
@@ -43,7 +43,7 @@ def reset_password(token: str | None, new_password: str) -> User:
     user.password_hash = hash_password(new_password)
     user.password_changed_at = utcnow()
     user.email_verified = True
-    ended = sessions.revoke_all(user)
+    ended = session_end.end_all_sessions(user, reason="password_reset")
     audit.record("password.reset", actor_user_id=user.id, target_type="user", target_id=user.id,
                  details={"sessions_ended": ended})
     return user

@@ -20,7 +20,7 @@ DEMO_CLIENT = {
     "client_secret": "acme_secret_portal_2024",
     "name": "Acme Portal",
     "redirect_uris": ["http://localhost:3000/callback", "http://127.0.0.1:3000/callback"],
-    "post_logout_redirect_uris": ["http://localhost:3000/"],
+    "post_logout_redirect_uris": ["http://localhost:3000/", "http://127.0.0.1:3000/"],
     "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
     "scope": "openid profile email offline_access",
 }
@@ -38,13 +38,25 @@ def seed_demo_data() -> dict:
     for spec in DEMO_USERS:
         if _ensure_user(org, spec):
             created["users"].append(spec["email"])
-    if db.session.scalars(select(OAuthClient).where(OAuthClient.client_id == DEMO_CLIENT["client_id"])).first() is None:
+    created["client"] = _ensure_client(org)
+    db.session.flush()
+    return created
+
+
+def _ensure_client(org: Organization) -> bool:
+    """Create the demo client, or give an existing one the demo's post-logout URIs it lacks (an older
+    seed registered only localhost); URIs an operator added are kept."""
+    client = db.session.scalars(select(OAuthClient).where(OAuthClient.client_id == DEMO_CLIENT["client_id"])).first()
+    if client is None:
         spec = dict(DEMO_CLIENT)
         secret = spec.pop("client_secret")
         db.session.add(OAuthClient(**spec, client_secret_hash=hash_client_secret(secret), organization_id=org.id))
-        created["client"] = True
-    db.session.flush()
-    return created
+        return True
+    registered = list(client.post_logout_redirect_uris or [])
+    missing = [uri for uri in DEMO_CLIENT["post_logout_redirect_uris"] if uri not in registered]
+    if missing:
+        client.post_logout_redirect_uris = registered + missing
+    return False
 
 
 def _ensure_user(org: Organization, spec: dict) -> bool:

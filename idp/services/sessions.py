@@ -113,18 +113,9 @@ def get_own_session(user: User, session_id: str) -> Session:
 
 
 def revoke(session: Session) -> None:
+    """Mark one session revoked, nothing more; ending sessions on purpose is idp.services.session_end."""
     if session.status == SessionStatus.ACTIVE.value:
         session.revoke(utcnow())
-
-
-def revoke_all(user: User, *, except_session_id: str | None = None) -> int:
-    """Revoke every active session of `user` but one; returns how many ended."""
-    query = (update(Session)
-             .where(Session.user_id == user.id, Session.status == SessionStatus.ACTIVE.value)
-             .values(status=SessionStatus.REVOKED.value, revoked_at=utcnow()))
-    if except_session_id:
-        query = query.where(Session.id != except_session_id)
-    return db.session.execute(query, execution_options={"synchronize_session": False}).rowcount
 
 
 def expire_stale(now: datetime | None = None) -> int:

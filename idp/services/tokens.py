@@ -198,6 +198,25 @@ def revoke_session_tokens(session_id: str) -> int:
     return _revoke_where(lambda m: m.session_id == session_id)
 
 
+def revoke_tokens_of_sessions(session_ids: list[str]) -> int:
+    """Revoke every token issued under any of these SSO sessions (they were signed out or revoked)."""
+    return _revoke_where(lambda m: m.session_id.in_(session_ids)) if session_ids else 0
+
+
+def clients_of_sessions(session_ids: list[str]) -> list[tuple[OAuthClient, str]]:
+    """(client, session id) for every active client that got a code or a token under one of these
+    sessions: the relying parties a logout of those sessions must reach."""
+    if not session_ids:
+        return []
+    pairs = set()
+    for model in (AuthorizationCode, AccessToken, RefreshToken):
+        query = select(model.oauth_client_id, model.session_id).where(model.session_id.in_(session_ids)).distinct()
+        pairs.update(db.session.execute(query).tuples())
+    clients = {c.id: c for c in db.session.scalars(select(OAuthClient).where(
+        OAuthClient.id.in_({client_id for client_id, _ in pairs}), OAuthClient.is_active.is_(True)))}
+    return sorted(((clients[cid], sid) for cid, sid in pairs if cid in clients), key=lambda p: (p[0].client_id, p[1]))
+
+
 def revoke_client_user_tokens(client: OAuthClient, user: User) -> int:
     """Revoke every token `client` holds for `user` (consent withdrawn)."""
     return _revoke_where(lambda m: m.oauth_client_id == client.id, lambda m: m.user_id == user.id)

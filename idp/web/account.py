@@ -4,12 +4,13 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from idp.errors import NotFound, ValidationError
-from idp.services import accounts, audit, browser_sessions, consent, sessions
+from idp.services import accounts, browser_sessions, consent, session_end, sessions
 from idp.web.blueprint import bp
 from idp.web.scope_text import scope_lines
 from idp.web.errors_on_forms import show_on_form
 from idp.web.forms import ActionForm, ChangePasswordForm, ProfileForm
 from idp.web.guards import page_user, signed_in_required
+from idp.web.sign_in import signed_out
 
 PROFILE_FORM_FIELDS = ("name", "given_name", "family_name", "locale", "zoneinfo")
 
@@ -66,16 +67,11 @@ def account_sessions():
 @bp.route("/account/sessions/<session_id>/revoke", methods=["POST"])
 @signed_in_required
 def revoke_session(session_id: str):
-    user = page_user()
-    target = sessions.get_own_session(user, session_id)
     current = browser_sessions.current_browser_session()
-    audit.record("session.revoke", actor_user_id=user.id, target_type="session", target_id=target.id,
-                 details={"channel": "web"})
-    if target.id == current.id:
-        browser_sessions.sign_out()
-        flash("You signed out of this browser.", "success")
-        return redirect(url_for("web.login"))
-    sessions.revoke(target)
+    ended = session_end.revoke_own_session(page_user(), session_id, channel="web")
+    if session_id == current.id:
+        browser_sessions.forget_browser_session()
+        return signed_out(ended)
     flash("The session was signed out.", "success")
     return redirect(url_for("web.account_sessions"))
 

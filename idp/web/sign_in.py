@@ -5,8 +5,10 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 
 from idp.errors import InvalidCredentials
 from idp.extensions import limiter
-from idp.services import audit, browser_sessions
+from idp.security.headers import allow_frames
+from idp.services import browser_sessions
 from idp.services.password_sign_in import SignInLocked, sign_in_with_password
+from idp.services.session_end import SessionEnd, frontchannel_logout_uris
 from idp.web.blueprint import bp
 from idp.web.forms import ActionForm, LoginForm
 from idp.web.guards import find_pending
@@ -59,9 +61,15 @@ def logout():
     if request.method == "GET":
         return render_template("web/logout.html", form=form,
                                signed_in=browser_sessions.current_browser_session() is not None)
-    ended = browser_sessions.sign_out()
-    if ended is not None:
-        audit.record("logout", actor_user_id=ended.user_id, target_type="session", target_id=ended.id,
-                     details={"channel": "web"})
-    flash("You have been signed out.", "success")
-    return redirect(url_for("web.login"))
+    return signed_out(browser_sessions.sign_out(channel="web"))
+
+
+def signed_out(ended: SessionEnd):
+    """After this browser signed out: the signed-out page with a Front-Channel Logout 1.0 (section 4)
+    iframe per relying party that asked for one, its CSP framing exactly those; else to sign-in."""
+    frames = frontchannel_logout_uris(ended)
+    if not frames:
+        flash("You have been signed out.", "success")
+        return redirect(url_for("web.login"))
+    allow_frames(frames)
+    return render_template("web/logout.html", form=ActionForm(), signed_in=False, frames=frames)

@@ -1,7 +1,12 @@
 """RP-Initiated Logout 1.0 at /oauth2/logout."""
 from urllib.parse import urlencode
 
-from tests.oidc.conftest import query_of
+from sqlalchemy import select
+
+from idp.extensions import db
+from idp.models import OAuthClient, User
+from idp.services.seed import seed_demo_data
+from tests.oidc.conftest import Flow, basic_auth, query_of
 from tests.web.helpers import csrf_from
 
 
@@ -56,3 +61,52 @@ def test_logout_with_foreign_id_token_hint_is_error_page(client, flow):
     """RPI Logout 4: an id_token_hint not issued here is an error, without redirection."""
     response = client.get(logout_url(id_token_hint="a.b.c", post_logout_redirect_uri="https://rp.example/bye"))
     assert response.status_code == 400 and "Location" not in response.headers
+
+
+def test_refused_post_logout_redirect_uri_is_explained_on_the_page_and_in_the_log(flow, user, client, caplog):
+    """RPI Logout 3: an unregistered post_logout_redirect_uri is not followed; the signed-out page says
+    so in plain words, and the log says why (INFO, with the request id, never the ID token)."""
+    flow.sign_in(user)
+    id_token = flow.tokens()["id_token"]
+    with caplog.at_level("INFO", logger="idp"):
+        response = client.get(logout_url(id_token_hint=id_token, post_logout_redirect_uri="https://evil.example/x?a=1"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "did not send you back to the application" in html
+    assert "is not registered for it" in html
+    [record] = [r for r in caplog.records if "post_logout_redirect_uri" in r.getMessage()]
+    message = record.getMessage()
+    assert record.levelname == "INFO" and response.headers["X-Request-ID"] in message
+    assert f"not registered for client {flow.rp.client_id}" in message and "https://evil.example/x " in message
+    assert id_token not in caplog.text
+
+
+def test_post_logout_redirect_uri_without_any_client_is_refused_and_explained(flow, user, client, caplog):
+    """RPI Logout 3: with neither client_id nor id_token_hint there is no client to match the URI against."""
+    with caplog.at_level("INFO", logger="idp"):
+        response = client.get(logout_url(post_logout_redirect_uri="https://rp.example/bye"))
+    assert response.status_code == 200 and "could not be tied to an application" in response.get_data(as_text=True)
+    assert "neither client_id nor id_token_hint names a client" in caplog.text
+
+
+def test_seeded_client_may_return_users_to_127_0_0_1(app, client):
+    """RPI Logout 3 (exact match): the demo client, whose redirect URIs include 127.0.0.1:3000, may send users
+    back after logout to http://127.0.0.1:3000/ as well as http://localhost:3000/."""
+    with app.app_context():
+        seed_demo_data()
+        db.session.commit()
+        demo = db.session.scalars(select(OAuthClient).where(OAuthClient.client_id == "acme-portal-001")).one()
+        bob = db.session.scalars(select(User).where(User.email == "bob@acme-corp.com")).one()
+        demo.first_party = True
+        db.session.commit()
+        db.session.refresh(demo)
+        db.session.refresh(bob)
+        db.session.expunge_all()
+    flow = Flow(app, client, demo)
+    flow.sign_in(bob)
+    code = flow.code(redirect_uri="http://127.0.0.1:3000/callback")
+    exchanged = client.post("/oauth2/token", headers=basic_auth("acme-portal-001", "acme_secret_portal_2024"), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": "http://127.0.0.1:3000/callback",
+        "code_verifier": flow.verifier})
+    id_token = exchanged.get_json()["id_token"]
+    response = client.get(logout_url(id_token_hint=id_token, post_logout_redirect_uri="http://127.0.0.1:3000/"))
+    assert response.status_code == 302 and response.headers["Location"] == "http://127.0.0.1:3000/"

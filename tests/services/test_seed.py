@@ -33,6 +33,22 @@ def test_seed_credentials_work(app):
         client = db.session.scalars(select(OAuthClient).where(OAuthClient.client_id == "acme-portal-001")).one()
         assert check_client_secret(client.client_secret_hash, "acme_secret_portal_2024")
         assert client.redirect_uris == ["http://localhost:3000/callback", "http://127.0.0.1:3000/callback"]
-        assert client.post_logout_redirect_uris == ["http://localhost:3000/"]
+        assert client.post_logout_redirect_uris == ["http://localhost:3000/", "http://127.0.0.1:3000/"]
         assert set(client.grant_types) == {"authorization_code", "refresh_token", "client_credentials"}
         assert set(client.scope.split()) == {"openid", "profile", "email", "offline_access"}
+
+
+def test_seed_gives_an_older_demo_client_the_127_0_0_1_post_logout_uri(app):
+    """RPI Logout 3 matches post_logout_redirect_uri exactly: the demo client, which may send users to
+    127.0.0.1:3000, must register http://127.0.0.1:3000/ too; a re-seed adds it to an existing client
+    and keeps any URI an operator added."""
+    app.test_cli_runner().invoke(args=["seed"])
+    with app.app_context():
+        client = db.session.scalars(select(OAuthClient).where(OAuthClient.client_id == "acme-portal-001")).one()
+        client.post_logout_redirect_uris = ["http://localhost:3000/", "https://portal.acme.example/"]
+        db.session.commit()
+    assert app.test_cli_runner().invoke(args=["seed"]).exit_code == 0
+    with app.app_context():
+        client = db.session.scalars(select(OAuthClient).where(OAuthClient.client_id == "acme-portal-001")).one()
+        assert client.post_logout_redirect_uris == ["http://localhost:3000/", "https://portal.acme.example/",
+                                                    "http://127.0.0.1:3000/"]

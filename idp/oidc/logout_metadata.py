@@ -1,0 +1,58 @@
+"""Client metadata of Back-Channel Logout 1.0 (section 2.2) and Front-Channel Logout 1.0 (section 2),
+registered (RFC 7591) and updated (RFC 7592) like the rest, through one more Authlib claims class."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from authlib.oauth2.claims import BaseClaims
+from authlib.oauth2.rfc7591 import InvalidClientMetadataError
+
+URI_LIMIT = 500  # the columns' size: longer values are refused, never truncated
+URI_NAMES = ("backchannel_logout_uri", "frontchannel_logout_uri")
+FLAG_NAMES = ("backchannel_logout_session_required", "frontchannel_logout_session_required")
+
+
+def _origin(uri: str) -> tuple:
+    parts = urlsplit(uri)
+    return parts.scheme, parts.hostname, parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+
+
+class LogoutChannelMetadata(BaseClaims):
+    REGISTERED_CLAIMS = [*URI_NAMES, *FLAG_NAMES]
+
+    def validate(self, now=None, leeway=0):
+        super().validate(now, leeway)
+        for name in URI_NAMES:
+            self._check_uri(name)
+        for name in FLAG_NAMES:
+            if name in self and not isinstance(self[name], bool):
+                raise InvalidClientMetadataError(f"{name} must be a boolean.")
+        self._check_frontchannel_origin()
+
+    def _check_uri(self, name: str) -> None:
+        """BCL 2.2 / FCL 2: an absolute http(s) URL (the OP requests it, or frames it), no fragment."""
+        value = self.get(name)
+        if value in (None, ""):
+            return
+        if not isinstance(value, str) or not value.startswith(("https://", "http://")) or any(c.isspace() for c in value):
+            raise InvalidClientMetadataError(f"{name} must be an absolute http or https URL.")
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:
+            host = None
+        if not host:
+            raise InvalidClientMetadataError(f"{name} must be an absolute http or https URL.")
+        if "#" in value:
+            raise InvalidClientMetadataError(f"{name} must not contain a fragment.")
+        if len(value) > URI_LIMIT:
+            raise InvalidClientMetadataError(f"{name} is too long.")
+
+    def _check_frontchannel_origin(self) -> None:
+        """FCL 2: the frontchannel_logout_uri's scheme, host and port are those of a registered redirect URI."""
+        uri = self.get("frontchannel_logout_uri")
+        redirect_uris = self.get("redirect_uris")
+        if not uri or not isinstance(redirect_uris, list):
+            return
+        if _origin(uri) not in {_origin(r) for r in redirect_uris if isinstance(r, str)}:
+            raise InvalidClientMetadataError(
+                "frontchannel_logout_uri must have the scheme, host and port of a registered redirect URI.")

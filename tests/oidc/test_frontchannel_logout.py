@@ -1,0 +1,123 @@
+"""OpenID Connect Front-Channel Logout 1.0: the signed-out page frames each relying party's logout URI."""
+from __future__ import annotations
+
+import re
+from html import unescape
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import select
+
+from idp.extensions import db
+from idp.models import Session
+from tests.oidc.conftest import REDIRECT_URI, Flow
+from tests.web.helpers import submit
+
+ISSUER = "http://localhost:5000"
+IFRAME = re.compile(r'<iframe class="logout-frame" src="([^"]+)"')
+
+
+def frames_of(response) -> list[str]:
+    return [unescape(src) for src in IFRAME.findall(response.get_data(as_text=True))]
+
+
+def frame_src(response) -> str | None:
+    directives = dict(d.strip().split(" ", 1) for d in response.headers["Content-Security-Policy"].split(";"))
+    return directives.get("frame-src")
+
+
+def fcl_client(factories, uri: str = "https://rp.example/fc", required: bool = True, **fields):
+    fields.setdefault("redirect_uris", [REDIRECT_URI])
+    return factories.client(first_party=True, frontchannel_logout_uri=uri, frontchannel_logout_session_required=required,
+                            post_logout_redirect_uris=["https://rp.example/bye"], **fields)
+
+
+@pytest.fixture
+def rp(factories):
+    return fcl_client(factories)
+
+
+def test_rp_initiated_logout_frames_the_rp_then_continues(flow, user, client):
+    """FCL 4 and 5: RP-initiated logout renders the RP's frontchannel_logout_uri in an iframe, with iss and
+    sid (2, frontchannel_logout_session_required), then goes on to the post_logout_redirect_uri with state;
+    the page works without JavaScript (a link) and its script carries the CSP nonce."""
+    sid = flow.sign_in(user)
+    id_token = flow.tokens()["id_token"]
+    query = urlencode({"id_token_hint": id_token, "post_logout_redirect_uri": "https://rp.example/bye", "state": "s1"})
+    response = client.get(f"/oauth2/logout?{query}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    assert frames_of(response) == [f"https://rp.example/fc?{urlencode({'iss': ISSUER, 'sid': sid})}"]
+    assert 'href="https://rp.example/bye?state=s1"' in html
+    nonce = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"]).group(1)
+    assert f'<script nonce="{nonce}">' in html
+
+
+def test_frames_carry_no_session_parameters_unless_required(app, client, factories, user):
+    """FCL 2: without frontchannel_logout_session_required the URI is framed as registered; a registered
+    query component is kept when iss and sid are added."""
+    plain = fcl_client(factories, "https://rp.example/fc?lang=en", required=False)
+    with_sid = fcl_client(factories, "https://rp.example/fc2?lang=en", required=True)
+    flow = Flow(app, client, plain)
+    sid = flow.sign_in(user)
+    flow.tokens()
+    Flow(app, client, with_sid).tokens()
+    response = submit(client, "/logout", {})
+    assert sorted(frames_of(response)) == ["https://rp.example/fc2?lang=en&" + urlencode({"iss": ISSUER, "sid": sid}),
+                                           "https://rp.example/fc?lang=en"]
+
+
+def test_sign_out_page_csp_frames_exactly_the_rps_origins(app, client, factories, user):
+    """FCL 4: the IdP's own sign-out renders one iframe per RP of the session, and that response's CSP
+    frame-src lists exactly their origins (not 'self', not a wildcard)."""
+    first = fcl_client(factories, "https://rp.example/fc")
+    second = fcl_client(factories, "https://other.example:8443/logout", redirect_uris=["https://other.example:8443/cb"])
+    Flow(app, client, first).sign_in(user)
+    Flow(app, client, first).tokens()
+    Flow(app, client, second).code(redirect_uri="https://other.example:8443/cb")
+    response = submit(client, "/logout", {})
+    assert response.status_code == 200 and len(frames_of(response)) == 2
+    assert frame_src(response) == "https://other.example:8443 https://rp.example"
+
+
+def test_no_other_page_frames_anything(client, flow, user, factories):
+    """Only a signed-out page with relying parties to frame changes its CSP: the login page has no frame-src,
+    and signing out a session without front-channel RPs redirects to sign-in as before."""
+    assert frame_src(client.get("/login")) is None
+    plain_flow = Flow(flow.app, client, factories.client(redirect_uris=[REDIRECT_URI], first_party=True))
+    plain_flow.sign_in(user)
+    plain_flow.tokens()
+    response = submit(client, "/logout", {})
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert frame_src(response) is None
+
+
+def test_revoking_this_browsers_session_on_the_account_page_frames_its_rps(flow, user, client, app):
+    """FCL 4: revoking the current session from the account page is a sign-out of this browser."""
+    sid = flow.sign_in(user)
+    flow.tokens()
+    response = submit(client, "/account/sessions", {}, action=f"/account/sessions/{sid}/revoke")
+    assert response.status_code == 200 and len(frames_of(response)) == 1
+    with app.app_context():
+        assert db.session.get(Session, sid).status == "REVOKED"
+    assert client.get("/account").status_code == 302
+
+
+def test_only_the_ended_sessions_rps_are_framed(app, client, factories, flow, user):
+    """FCL 4: an RP that got tokens under another session (another browser) is not framed here."""
+    flow.sign_in(user)
+    flow.tokens()
+    elsewhere = fcl_client(factories, "https://elsewhere.example/fc", redirect_uris=["https://elsewhere.example/cb"])
+    other_browser = app.test_client()
+    Flow(app, other_browser, elsewhere).sign_in(user)
+    Flow(app, other_browser, elsewhere).code(redirect_uri="https://elsewhere.example/cb")
+    response = submit(client, "/logout", {})
+    assert [src.split("?")[0] for src in frames_of(response)] == ["https://rp.example/fc"]
+    with app.app_context():
+        assert sorted(s.status for s in db.session.scalars(select(Session))) == ["ACTIVE", "REVOKED"]
+
+
+def test_discovery_advertises_front_channel_logout(client):
+    """FCL 3: frontchannel_logout_supported and frontchannel_logout_session_supported are true."""
+    metadata = client.get("/.well-known/openid-configuration").get_json()
+    assert metadata["frontchannel_logout_supported"] is True and metadata["frontchannel_logout_session_supported"] is True
