@@ -12,9 +12,13 @@ URI_NAMES = ("backchannel_logout_uri", "frontchannel_logout_uri")
 FLAG_NAMES = ("backchannel_logout_session_required", "frontchannel_logout_session_required")
 
 
-def _origin(uri: str) -> tuple:
-    parts = urlsplit(uri)
-    return parts.scheme, parts.hostname, parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+def _origin(uri: str) -> tuple | None:
+    """(scheme, host, port) with the scheme's default port; None for a URL that does not parse."""
+    try:
+        parts = urlsplit(uri)
+        return parts.scheme, parts.hostname, parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    except ValueError:
+        return None
 
 
 class LogoutChannelMetadata(BaseClaims):
@@ -34,13 +38,9 @@ class LogoutChannelMetadata(BaseClaims):
         value = self.get(name)
         if value in (None, ""):
             return
-        if not isinstance(value, str) or not value.startswith(("https://", "http://")) or any(c.isspace() for c in value):
-            raise InvalidClientMetadataError(f"{name} must be an absolute http or https URL.")
-        try:
-            host = urlsplit(value).hostname
-        except ValueError:
-            host = None
-        if not host:
+        is_url = isinstance(value, str) and value.startswith(("https://", "http://"))
+        origin = _origin(value) if is_url and not any(c.isspace() for c in value) else None
+        if origin is None or not origin[1]:
             raise InvalidClientMetadataError(f"{name} must be an absolute http or https URL.")
         if "#" in value:
             raise InvalidClientMetadataError(f"{name} must not contain a fragment.")
@@ -53,6 +53,6 @@ class LogoutChannelMetadata(BaseClaims):
         redirect_uris = self.get("redirect_uris")
         if not uri or not isinstance(redirect_uris, list):
             return
-        if _origin(uri) not in {_origin(r) for r in redirect_uris if isinstance(r, str)}:
+        if _origin(uri) not in {_origin(r) for r in redirect_uris if isinstance(r, str)} - {None}:
             raise InvalidClientMetadataError(
                 "frontchannel_logout_uri must have the scheme, host and port of a registered redirect URI.")

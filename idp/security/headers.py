@@ -36,16 +36,22 @@ HSTS = "max-age=31536000; includeSubDomains"
 def allow_frames(uris: list[str]) -> None:
     """Let this response, and no other, frame exactly the origins of `uris` (the Front-Channel Logout
     iframes of a signed-out page): its CSP gets a frame-src of those origins."""
-    origins = sorted({origin_of(uri) for uri in uris})
+    origins = sorted({origin for origin in map(origin_of, uris) if origin})
     if origins:
         g.csp_frame_src = " ".join(origins)
 
 
-def origin_of(uri: str) -> str:
-    """scheme://host[:port] of an absolute URL, as a CSP source (no path, no user info)."""
-    parts = urlsplit(uri)
-    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+def origin_of(uri: str) -> str | None:
+    """scheme://host[:port] of an absolute URL, as a CSP source (no path, no user info); None if unparsable."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
 def content_security_policy() -> str:

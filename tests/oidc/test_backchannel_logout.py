@@ -19,11 +19,13 @@ from sqlalchemy import select
 
 from idp.extensions import db
 from idp.jobs import run_job
-from idp.models import LogoutDelivery, OAuthClient, Session, User, utcnow
+from idp.models import LogoutDelivery, OAuthClient, Session, TokenPurpose, User, utcnow
 from idp.oidc import backchannel_logout
 from idp.services import password_reset
+from idp.services import tokens as token_records
+from idp.services.account_tokens import issue_token
 from tests.factories import DEFAULT_PASSWORD
-from tests.oidc.conftest import REDIRECT_URI, Flow
+from tests.oidc.conftest import REDIRECT_URI, Flow, browser_for
 from tests.oidc.relying_party import LOGOUT_EVENT, RelyingParty
 from tests.servers import LiveServer
 from tests.web.helpers import csrf_from, submit
@@ -41,7 +43,8 @@ def relying_party(live_server):
 
 
 def bcl_client(factories, party: RelyingParty, **fields) -> OAuthClient:
-    client = factories.client(redirect_uris=[REDIRECT_URI], first_party=True, backchannel_logout_uri=party.backchannel_logout_uri,
+    client = factories.client(redirect_uris=[REDIRECT_URI], first_party=True,
+                              backchannel_logout_uri=party.backchannel_logout_uri,
                               backchannel_logout_session_required=True, post_logout_redirect_uris=["https://rp.example/bye"],
                               **fields)
     party.client_id = client.client_id
@@ -73,6 +76,11 @@ def wait_settled(app, timeout: float = 10.0) -> list[LogoutDelivery]:
             thread.join(max(0.0, deadline - time.monotonic()))
             assert not thread.is_alive(), "a delivery thread outlived the test's bound"
     return deliveries(app)
+
+
+def delivered(count: int) -> str:
+    """The job's report line when `count` tokens were delivered and none failed."""
+    return f"deliver_logout_tokens: delivered {count} back-channel logout token(s), 0 failed"
 
 
 def api_token(client, user) -> dict:
@@ -137,16 +145,13 @@ def test_password_reset_logs_the_rp_out_through_the_job(app, flow, user, relying
     the job (`flask run-jobs`), which delivers it."""
     sid, _ = signed_in_at_rp(flow, user, relying_party)
     with app.test_request_context():
-        from idp.services.account_tokens import issue_token
-        from idp.models import TokenPurpose
-
         token = issue_token(db.session.get(User, user.id), TokenPurpose.RESET_PASSWORD)
         db.session.commit()
     with app.app_context():
         password_reset.reset_password(token, "Fresh-Horse-99!")
         db.session.commit()
         assert sid in relying_party.sessions
-        assert run_job("deliver_logout_tokens") == ["deliver_logout_tokens: delivered 1 back-channel logout token(s), 0 failed"]
+        assert run_job("deliver_logout_tokens") == [delivered(1)]
     assert relying_party.wait_logged_out(sid)
 
 
@@ -238,10 +243,9 @@ def test_a_delivery_that_failed_is_retried_by_the_job_when_due(make_app, factori
     assert (row.status, row.attempts) == ("PENDING", 1)
     failing_party.status = 200
     with app.app_context():
-        assert run_job("deliver_logout_tokens") == ["deliver_logout_tokens: delivered 0 back-channel logout token(s), 0 failed"]
+        assert run_job("deliver_logout_tokens") == [delivered(0)]
         with time_machine.travel(utcnow() + timedelta(seconds=61)):
-            assert run_job("deliver_logout_tokens") == [
-                "deliver_logout_tokens: delivered 1 back-channel logout token(s), 0 failed"]
+            assert run_job("deliver_logout_tokens") == [delivered(1)]
     assert sid not in failing_party.sessions and deliveries(app)[0].status == "SENT"
 
 
@@ -285,12 +289,8 @@ def test_a_slow_rp_never_delays_the_users_sign_out(make_app, factories, user, li
 
 def _http_browser_signed_in(server, user, client: OAuthClient) -> requests.Session:
     """A browser (requests) with an SSO session on `server` under which `client` holds a token."""
-    from tests.oidc.conftest import browser_for
-
     browser = browser_for(server, user)
     with server.app.app_context():
-        from idp.services import tokens as token_records
-
         session = db.session.scalars(select(Session).where(Session.user_id == user.id)).one()
         token_records.record_access_token(db.session.get(OAuthClient, client.id), db.session.get(User, user.id),
                                           "jti-slow", "openid", utcnow() + timedelta(hours=1), session_id=session.id)

@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html import unescape
 from urllib.parse import urlencode
 
 import pytest
+from flask import Flask, request
 from sqlalchemy import select
 
 from idp.extensions import db
-from idp.models import Session
+from idp.models import OAuthClient, Session, SessionKind, User, utcnow
+from idp.oidc.tokens import GrantContext, mint_id_token
+from idp.services import tokens as token_records
+from idp.services.browser_sessions import PLAIN_COOKIE
+from idp.services.sessions import create_session
 from tests.oidc.conftest import REDIRECT_URI, Flow
+from tests.servers import LiveServer
 from tests.web.helpers import submit
 
 ISSUER = "http://localhost:5000"
@@ -28,8 +35,9 @@ def frame_src(response) -> str | None:
 
 def fcl_client(factories, uri: str = "https://rp.example/fc", required: bool = True, **fields):
     fields.setdefault("redirect_uris", [REDIRECT_URI])
+    fields.setdefault("post_logout_redirect_uris", ["https://rp.example/bye"])
     return factories.client(first_party=True, frontchannel_logout_uri=uri, frontchannel_logout_session_required=required,
-                            post_logout_redirect_uris=["https://rp.example/bye"], **fields)
+                            **fields)
 
 
 @pytest.fixture
@@ -121,3 +129,33 @@ def test_discovery_advertises_front_channel_logout(client):
     """FCL 3: frontchannel_logout_supported and frontchannel_logout_session_supported are true."""
     metadata = client.get("/.well-known/openid-configuration").get_json()
     assert metadata["frontchannel_logout_supported"] is True and metadata["frontchannel_logout_session_supported"] is True
+
+
+def test_a_real_browser_loads_the_rp_frame_then_continues(app, factories, user, live_server, page):
+    """FCL 4-5 in Chromium: the signed-out page's CSP lets the RP's iframe load (the RP sees iss and sid),
+    and once it has loaded (not on the 5-second fallback) the browser continues to the
+    post_logout_redirect_uri with state."""
+    hits = []
+    rp_app = Flask("fcl_rp")
+    rp_app.add_url_rule("/fc", "fc", lambda: (hits.append(("fc", request.args.to_dict())), "signed out")[1])
+    rp_app.add_url_rule("/bye", "bye", lambda: (hits.append(("bye", request.args.to_dict())), "bye")[1])
+    rp_server = LiveServer(rp_app)
+    rp_server.start()
+    try:
+        rp = fcl_client(factories, f"{rp_server.url}/fc", redirect_uris=[f"{rp_server.url}/cb"],
+                        post_logout_redirect_uris=[f"{rp_server.url}/bye"])
+        with app.app_context():
+            db_user, db_rp = db.session.get(User, user.id), db.session.get(OAuthClient, rp.id)
+            session, cookie = create_session(db_user, kind=SessionKind.BROWSER)
+            token_records.record_access_token(db_rp, db_user, "jti-fcl", "openid", utcnow() + timedelta(hours=1),
+                                              session_id=session.id)
+            id_token = mint_id_token(db_rp, db_user, "openid", GrantContext(session_id=session.id), None, None)
+            db.session.commit()
+            sid = session.id
+        page.context.add_cookies([{"name": PLAIN_COOKIE, "value": cookie, "url": live_server.url}])
+        query = urlencode({"id_token_hint": id_token, "post_logout_redirect_uri": f"{rp_server.url}/bye", "state": "s9"})
+        page.goto(f"{live_server.url}/oauth2/logout?{query}")
+        page.wait_for_url(f"{rp_server.url}/bye*", timeout=4000)  # before the page's 5-second fallback
+        assert hits == [("fc", {"iss": ISSUER, "sid": sid}), ("bye", {"state": "s9"})]
+    finally:
+        rp_server.stop()

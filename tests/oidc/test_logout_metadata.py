@@ -50,6 +50,8 @@ def test_update_changes_and_clears_the_logout_channels(client, initial_token, ap
     ("backchannel_logout_uri", "/relative/path"),
     ("frontchannel_logout_uri", ["https://dyn.example/fcl"]),
     ("backchannel_logout_uri", "https://dyn.example/" + "a" * 500),
+    ("backchannel_logout_uri", "https://dyn.example:99999/bcl"),
+    ("frontchannel_logout_uri", "https://[::1/fcl"),
     ("backchannel_logout_session_required", "yes"),
     ("frontchannel_logout_session_required", 1),
 ])
