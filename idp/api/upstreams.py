@@ -1,0 +1,110 @@
+"""/api/v1/upstreams: upstream identity providers (federation), for platform admins and the owners and
+admins of an organization (its own upstreams)."""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from idp.api.envelope import ErrorEnvelopeSchema, ListMetaSchema, envelope_of, ok
+from idp.api.schemas.upstreams import (UpstreamCreateSchema, UpstreamListQuerySchema, UpstreamSchema,
+                                       UpstreamUpdateSchema)
+from idp.api.security import BEARER_SECURITY, current_user, login_required
+from idp.federation.connectors import urls_for
+from idp.federation.validation import validate_settings
+from idp.models import Upstream
+from idp.services import upstream_admin, upstreams
+
+blp = Blueprint("upstreams", __name__, url_prefix="/api/v1/upstreams",
+                description="Upstream identity providers: OpenID Connect, Google, Microsoft, GitHub, SAML 2.0")
+
+NOT_FOUND = {"schema": ErrorEnvelopeSchema,
+             "description": "No such upstream or organization, or the caller may not manage it"}
+FORBIDDEN = {"schema": ErrorEnvelopeSchema,
+             "description": "The caller's role does not allow this (members; email domains are for platform admins)"}
+CONFLICT = {"schema": ErrorEnvelopeSchema, "description": "Slug in use, or an email domain claimed by another upstream"}
+INVALID = {"schema": ErrorEnvelopeSchema,
+           "description": "VALIDATION_ERROR: a field is malformed, belongs to another kind, or the upstream refuted it "
+                          "(discovery unreachable, issuer mismatch, URL not allowed); details name each field"}
+
+
+def upstream_data(upstream: Upstream) -> dict:
+    """The response body of one upstream: stored settings without secrets, and this IdP's URLs for it."""
+    settings = upstream.settings or {}
+    stored_secrets = upstreams.secrets_of(upstream)
+    data = {"id": upstream.id, "slug": upstream.slug, "kind": upstream.kind, "display_name": upstream.display_name,
+            "enabled": upstream.enabled, "organization_id": upstream.organization_id,
+            "email_domains": list(upstream.email_domains or []), "scopes": list(upstream.scopes or []),
+            "enforce_for_domains": upstream.enforce_for_domains, "role_mapping": upstream.role_mapping,
+            "created_at": upstream.created_at, "updated_at": upstream.updated_at}
+    data.update({name: settings[name] for name in upstream_admin.KIND_SETTINGS[upstream.kind] if name in settings})
+    data.update({f"{name}_set": bool(stored_secrets.get(name)) for name in upstream_admin.KIND_SECRETS[upstream.kind]})
+    urls = urls_for(upstream.slug)
+    data["login_url"] = urls.login
+    if upstream.kind == "saml":
+        data.update(sp_entity_id=urls.metadata, sp_metadata_url=urls.metadata, acs_url=urls.acs, slo_url=urls.slo)
+    else:
+        data["redirect_uri"] = urls.callback
+    return data
+
+
+@blp.route("")
+class UpstreamCollection(MethodView):
+    @login_required
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(UpstreamListQuerySchema, location="query", unknown=ma.RAISE)  # a misspelt filter is a 422
+    @blp.response(200, envelope_of(UpstreamSchema, many=True, meta=ListMetaSchema),
+                  description="The upstreams the caller manages, by slug")
+    def get(self, query: dict):
+        """List the upstreams the caller may manage (platform admins: all)."""
+        found = upstream_admin.list_upstreams(current_user(), query.get("organization_id"))
+        return ok([upstream_data(upstream) for upstream in found], "Upstreams", meta={"count": len(found)})
+
+    @login_required
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(UpstreamCreateSchema)
+    @blp.response(201, envelope_of(UpstreamSchema), description="Created, its settings checked with the upstream")
+    @blp.alt_response(403, **FORBIDDEN)
+    @blp.alt_response(404, **NOT_FOUND)
+    @blp.alt_response(409, **CONFLICT)
+    @blp.alt_response(422, **INVALID)
+    def post(self, data: dict):
+        """Create an upstream (platform admins; owners and admins for their organization)."""
+        upstream = upstream_admin.create_upstream(current_user(), data, validate_settings)
+        return ok(upstream_data(upstream), "Upstream created", code=201)
+
+
+@blp.route("/<upstream_id>")
+class UpstreamItem(MethodView):
+    @login_required
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, envelope_of(UpstreamSchema))
+    @blp.alt_response(404, **NOT_FOUND)
+    def get(self, upstream_id: str):
+        """Get an upstream the caller may manage."""
+        return ok(upstream_data(upstream_admin.get_upstream(current_user(), upstream_id)), "Upstream")
+
+    @login_required
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(UpstreamUpdateSchema)
+    @blp.response(200, envelope_of(UpstreamSchema), description="Updated; changed settings are checked again")
+    @blp.alt_response(403, **FORBIDDEN)
+    @blp.alt_response(404, **NOT_FOUND)
+    @blp.alt_response(409, **CONFLICT)
+    @blp.alt_response(422, **INVALID)
+    def patch(self, data: dict, upstream_id: str):
+        """Change an upstream; kind and organization never change, and an omitted secret is kept."""
+        actor = current_user()
+        upstream = upstream_admin.get_upstream(actor, upstream_id)
+        upstream = upstream_admin.update_upstream(actor, upstream, data, validate_settings)
+        return ok(upstream_data(upstream), "Upstream updated")
+
+    @login_required
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, envelope_of(None), description="Deleted, with the identities federated through it")
+    @blp.alt_response(404, **NOT_FOUND)
+    def delete(self, upstream_id: str):
+        """Delete an upstream: nobody signs in through it any more."""
+        actor = current_user()
+        upstream_admin.delete_upstream(actor, upstream_admin.get_upstream(actor, upstream_id))
+        return ok({}, "Upstream deleted")
