@@ -16,9 +16,10 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 
-## run: install, migrate the SQLite database, make dev keys, seed demo data, serve on :5000
+## run: install, migrate the SQLite database, make dev keys, upstreams from the environment, seed demo data, serve on :5000
 run: install
 	$(BIN)/flask db upgrade
+	$(BIN)/flask upstreams sync-env
 	$(BIN)/flask keys ensure
 	$(BIN)/flask seed
 	$(BIN)/flask run --host 127.0.0.1 --port 5000

@@ -21,6 +21,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     setup_plumbing(app)
     setup_surfaces(app)
     setup_cli(app)
+    setup_env_upstreams(app)
     return app
 
 
@@ -78,6 +79,14 @@ def setup_surfaces(app: Flask) -> None:
     setup_api(app)
     setup_oidc(app)
     setup_web(app)
+
+
+def setup_env_upstreams(app: Flask) -> None:
+    """Platform upstreams from GOOGLE_*, MICROSOFT_*, GITHUB_*, SAML_IDP_METADATA_URL (not in tests)."""
+    if app.config["ENV_PROFILE"] != "testing":
+        from idp.federation.bootstrap import sync_on_start
+
+        sync_on_start(app)
 
 
 def setup_cli(app: Flask) -> None:

@@ -5,7 +5,7 @@ import time
 
 import click
 from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
 from idp.extensions import db
 from idp.oidc.cli import COMMANDS as OIDC_COMMANDS
@@ -57,6 +57,20 @@ def run_jobs_command(job_name: str | None, interval: int | None, once: bool) -> 
         time.sleep(every)
 
 
+upstreams_cli = AppGroup("upstreams", help="Upstream identity providers (federation).")
+
+
+@upstreams_cli.command("sync-env")
+def sync_env_upstreams_command() -> None:
+    """Create or update the platform upstreams google, microsoft, github and saml from the environment."""
+    from idp.federation.bootstrap import configured, sync_env_upstreams
+
+    if not configured(current_app.config):
+        click.echo("upstreams: none configured in the environment")
+    for line in sync_env_upstreams():
+        click.echo(line)
+
+
 def register_commands(app: Flask) -> None:
-    for command in (seed_command, cleanup_sessions_command, run_jobs_command, *OIDC_COMMANDS):
+    for command in (seed_command, cleanup_sessions_command, run_jobs_command, upstreams_cli, *OIDC_COMMANDS):
         app.cli.add_command(command)

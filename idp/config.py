@@ -178,6 +178,26 @@ def load_settings(overrides: dict | None = None) -> Settings:
         "UPSTREAM_HTTP_TIMEOUT": _int("UPSTREAM_HTTP_TIMEOUT", 10, problems),
         # Federation: seconds a started upstream sign-in (state, nonce, SAML request) stays usable.
         "UPSTREAM_LOGIN_LIFETIME": _int("UPSTREAM_LOGIN_LIFETIME", 600, problems),
+        # Federation bootstrap (`flask upstreams sync-env`, and at start-up): the platform upstreams google,
+        # microsoft, github and saml, created or updated from these. Google: the OAuth client's id and secret.
+        "GOOGLE_CLIENT_ID": _env("GOOGLE_CLIENT_ID"),
+        "GOOGLE_CLIENT_SECRET": _env("GOOGLE_CLIENT_SECRET"),
+        # Google: the issuer its discovery must name (default https://accounts.google.com).
+        "GOOGLE_ISSUER": _env("GOOGLE_ISSUER"),
+        # Microsoft Entra ID: the app registration's client id and secret.
+        "MICROSOFT_CLIENT_ID": _env("MICROSOFT_CLIENT_ID"),
+        "MICROSOFT_CLIENT_SECRET": _env("MICROSOFT_CLIENT_SECRET"),
+        # Microsoft: tenant id or common/organizations/consumers (default common), and the authority host.
+        "MICROSOFT_TENANT": _env("MICROSOFT_TENANT"),
+        "MICROSOFT_AUTHORITY": _env("MICROSOFT_AUTHORITY"),
+        # GitHub: the OAuth app's client id and secret.
+        "GITHUB_CLIENT_ID": _env("GITHUB_CLIENT_ID"),
+        "GITHUB_CLIENT_SECRET": _env("GITHUB_CLIENT_SECRET"),
+        # GitHub Enterprise Server: its URL and REST API URL (defaults https://github.com, https://api.github.com).
+        "GITHUB_URL": _env("GITHUB_URL"),
+        "GITHUB_API_URL": _env("GITHUB_API_URL"),
+        # SAML 2.0: the IdP's metadata URL.
+        "SAML_IDP_METADATA_URL": _env("SAML_IDP_METADATA_URL"),
         # OIDC: RFC 7591 registration without an initial access token (off by default).
         "OPEN_CLIENT_REGISTRATION": _bool("OPEN_CLIENT_REGISTRATION", False),
         # OIDC: lifetime of an initial access token from `flask clients initial-token`, seconds.

@@ -7,7 +7,7 @@ the API renders as its 422 envelope and the environment bootstrap logs.
 """
 from __future__ import annotations
 
-import logging
+from flask import current_app
 
 from idp.errors import ValidationError
 from idp.federation.connector import UpstreamSettingsInvalid
@@ -20,8 +20,6 @@ from idp.federation.registry import kind_of
 URL_FIELDS = ("issuer", "authority", "base_url", "api_url", "metadata_url", "sso_url")
 INVALID = "The upstream's settings are not valid."
 
-log = logging.getLogger(__name__)
-
 
 def validate_settings(kind: str, settings: dict, secrets: dict) -> tuple[dict, dict]:
     """The settings and secrets of a `kind` upstream as they will be stored; ValidationError naming
@@ -29,7 +27,7 @@ def validate_settings(kind: str, settings: dict, secrets: dict) -> tuple[dict, d
     try:
         upstream_kind = kind_of(kind)
     except (KeyError, ImportError, AttributeError):
-        log.exception("upstream kind %r cannot be loaded", kind)
+        current_app.logger.exception("upstream kind %r cannot be loaded", kind)
         raise ValidationError("This kind of upstream is not available.",
                               details={"kind": [f"The {kind!r} kind is not available on this server."]}) from None
     http = upstream_http()
