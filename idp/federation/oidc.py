@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from contextlib import contextmanager
 from urllib.parse import quote
 
 from authlib.common.security import generate_token
@@ -50,8 +51,10 @@ class OIDCConnector:
         self.config = config
         self.urls = urls
         self.http = http
-        self.client_id = config.settings["client_id"]
-        self.client_secret = config.secrets["client_secret"]
+        self.client_id = config.settings.get("client_id")
+        self.client_secret = config.secrets.get("client_secret")
+        if not self.client_id or not self.client_secret:
+            raise FederationRefused("upstream_misconfigured", detail=f"upstream {config.slug} has no client credentials")
         scopes = tuple(config.scopes) or DEFAULT_SCOPES
         self.scopes = scopes if "openid" in scopes else ("openid", *scopes)
 
@@ -232,17 +235,14 @@ def _basic_credentials(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(pair.encode()).decode()
 
 
-class _reachable:
+@contextmanager
+def _reachable():
     """Turns a failed or unreadable upstream request into the refusal `upstream_unreachable`."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        if isinstance(error, UpstreamHttpError):
-            raise FederationRefused("upstream_unreachable", "The provider could not be reached. Try again later.",
-                                    detail=str(error)) from None
-        return False
+    try:
+        yield
+    except UpstreamHttpError as error:
+        raise FederationRefused("upstream_unreachable", "The provider could not be reached. Try again later.",
+                                detail=str(error)) from None
 
 
 class OIDCKind:

@@ -88,11 +88,11 @@ def fetch_discovery(http: UpstreamHttp, url: str, *, fresh: bool = False) -> dic
 
     The caller compares its `issuer` with the one it expects (Discovery 1.0 section 4.3).
     """
-    entry = _discovery.get(url)
+    entry = _discovery.get(_key(http, url))
     if not fresh and entry is not None and time.time() - entry.fetched_at < DISCOVERY_TTL:
         return entry.value
     document = _read_discovery(http, url)
-    _discovery.put(url, _Entry(document, time.time()))
+    _discovery.put(_key(http, url), _Entry(document, time.time()))
     return document
 
 
@@ -119,7 +119,7 @@ def key_set(http: UpstreamHttp, jwks_uri: str, *, refresh: bool = False, fresh: 
     `fresh`: ask again unconditionally (saving settings).
     """
     now = time.time()
-    entry = _jwks.get(jwks_uri)
+    entry = _jwks.get(_key(http, jwks_uri))
     if entry is not None and not fresh:
         fresh = now - entry.fetched_at < JWKS_TTL
         throttled = entry.forced_at is not None and now - entry.forced_at < FORCED_REFETCH_INTERVAL
@@ -127,8 +127,13 @@ def key_set(http: UpstreamHttp, jwks_uri: str, *, refresh: bool = False, fresh: 
             return entry.value
     keys = _read_key_set(http, jwks_uri)
     forced_at = now if refresh else (entry.forced_at if entry is not None else None)
-    _jwks.put(jwks_uri, _Entry(keys, now, forced_at))
+    _jwks.put(_key(http, jwks_uri), _Entry(keys, now, forced_at))
     return keys
+
+
+def _key(http: UpstreamHttp, url: str) -> str:
+    # What an unguarded client fetched (development) must never answer a guarded one.
+    return f"{'private' if http.allow_private else 'guarded'} {url}"
 
 
 def _read_key_set(http: UpstreamHttp, jwks_uri: str) -> KeySet:

@@ -215,6 +215,15 @@ def test_unreachable_provider_is_refused(provider):
     assert caught.value.reason == "upstream_unreachable"
 
 
+def test_upstream_without_its_client_secret_is_refused(provider):
+    """Issue 10: an upstream whose secret cannot be read signs no one in (a refusal page, never a 5xx)."""
+    upstream = UpstreamConfig(id="up-1", slug="corp", kind="oidc", display_name="Corp",
+                              settings={"issuer": provider.issuer, "client_id": "c"}, secrets={})
+    with pytest.raises(FederationRefused) as caught:
+        oidc.KIND.open(upstream, upstream_urls("corp"), HTTP)
+    assert caught.value.reason == "upstream_misconfigured"
+
+
 def test_discovery_naming_another_issuer_is_refused_at_sign_in(provider):
     """Discovery 1.0 section 4.3: the discovered issuer must be exactly the configured one."""
     provider.metadata = {"issuer": "https://attacker.example"}
