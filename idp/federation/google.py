@@ -26,10 +26,12 @@ GOOGLE_ISSUER = "https://accounts.google.com"
 
 class GoogleConnector(OIDCConnector):
     def authorization_params(self) -> dict:
+        """Google's `hd` hint for the account chooser, for an upstream of one domain."""
         domains = self.config.email_domains
         return {"hd": domains[0]} if len(domains) == 1 else {}
 
     def identity_from(self, claims: dict) -> UpstreamIdentity:
+        """`sub`, with the `hd` restriction and Google's own rule for trusted e-mail (module docstring)."""
         hd = claims.get("hd")
         if self.config.email_domains and hd not in self.config.email_domains:
             raise FederationRefused("hd_mismatch", "This Google account is not one of the domains this sign-in is for.",

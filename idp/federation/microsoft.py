@@ -35,6 +35,7 @@ TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,253}")
 
 
 def discovery_url(authority: str, tenant: str) -> str:
+    """Microsoft identity platform v2.0: the tenant's OpenID configuration."""
     return f"{authority}/{tenant}/v2.0/.well-known/openid-configuration"
 
 
@@ -91,9 +92,11 @@ class MicrosoftConnector(OIDCConnector):
                                     detail=f"tenant {tid} is not in allowed_tenants")
 
     def authorization_params(self) -> dict:
+        """The account chooser, so a browser signed in to one Microsoft account can pick another."""
         return {"prompt": "select_account"}
 
     def identity_from(self, claims: dict) -> UpstreamIdentity:
+        """`tid:oid`, the e-mail never trusted, groups from `groups` and `roles` (module docstring)."""
         oid = claims.get("oid")
         if not isinstance(oid, str) or not GUID.fullmatch(oid):
             raise FederationRefused("sub_invalid", detail="the ID token has no oid (the profile scope asks for it)")

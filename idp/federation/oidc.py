@@ -61,6 +61,7 @@ class OIDCConnector:
     # -- where the provider is -------------------------------------------------------------------
 
     def discovery_url(self) -> str:
+        """Where the provider's configuration is (Discovery 1.0 section 4.1)."""
         return discovery_url(self.config.settings["issuer"])
 
     def check_discovered_issuer(self, issuer: str) -> None:
@@ -69,6 +70,7 @@ class OIDCConnector:
             raise FederationRefused("discovery_invalid", detail=f"discovery names the issuer {issuer!r}")
 
     def metadata(self) -> dict:
+        """The provider's configuration (cached), its issuer checked."""
         document = fetch_discovery(self.http, self.discovery_url())
         self.check_discovered_issuer(document["issuer"])
         return document
@@ -120,6 +122,7 @@ class OIDCConnector:
             raise FederationRefused("iss_mismatch", detail=f"the response's iss {iss!r} is not this provider")
 
     def is_own_issuer(self, iss: str, metadata: dict) -> bool:
+        """Whether an RFC 9207 `iss` value names this provider."""
         return iss == metadata["issuer"]
 
     def check_error(self, params: Mapping[str, str]) -> None:
@@ -182,11 +185,13 @@ class OIDCConnector:
     # -- the identity ----------------------------------------------------------------------------
 
     def identity_from(self, claims: dict) -> UpstreamIdentity:
+        """The identity the verified claims describe: `sub`, and the e-mail trusted as email_trusted says."""
         email = email_of(claims.get("email"))
         return self.identity(claims["sub"], claims, email, self.email_trusted(email, claims))
 
     def identity(self, subject: str, claims: dict, email: str | None, verified: bool,
                  groups: tuple[str, ...] | None = None) -> UpstreamIdentity:
+        """The identity for `subject` with the profile claims (name parts, an https picture) and groups."""
         profile = {name: claims[name] for name in PROFILE_CLAIMS if isinstance(claims.get(name), str)}
         picture = claims.get("picture")
         return UpstreamIdentity(
@@ -213,6 +218,7 @@ def email_of(value) -> str | None:
 
 
 def strings_of(value) -> tuple[str, ...]:
+    """The string members of a JSON array claim (groups, roles); nothing for anything else."""
     return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
 
 
@@ -280,6 +286,7 @@ class OIDCKind:
         fields.require_issuer(fields.read_discovery(http, url, "issuer"), stored["issuer"], url)
 
     def open(self, config: UpstreamConfig, urls: UpstreamUrls, http: UpstreamHttp) -> OIDCConnector:
+        """The connector for a stored upstream; FederationRefused("upstream_misconfigured") without credentials."""
         return self.connector_class(config, urls, http)
 
 

@@ -58,6 +58,7 @@ def url_field(values: dict, name: str, http: UpstreamHttp, errors: dict) -> str 
 
 
 def bool_field(values: dict, name: str, errors: dict) -> bool | None:
+    """An optional JSON boolean."""
     value = values.get(name)
     if value is not None and not isinstance(value, bool):
         errors[name] = "must be true or false"

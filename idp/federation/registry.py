@@ -6,7 +6,9 @@ A kind is an object (the module-level `KIND` of its module) with
   each bad field; it may ask the upstream (discovery, SAML metadata) to check what it can;
 - `open(config: UpstreamConfig, urls: UpstreamUrls, http: UpstreamHttp) -> CallbackConnector`;
 - `SECRET_FIELDS`: the names of its write-only settings (kept encrypted, never returned);
-- `label`: the sign-in button's wording ("Continue with Google") and `icon`: its static SVG's name.
+- `label`: the sign-in button's wording, a format string that may use `{display_name}`
+  ("Continue with Google"; the generic oidc kind's is "Continue with {display_name}"), read as
+  `kind.label.format(display_name=upstream.display_name)`, and `icon`: its static SVG's name.
 """
 from __future__ import annotations
 
