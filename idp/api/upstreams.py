@@ -37,12 +37,13 @@ def upstream_data(upstream: Upstream) -> dict:
             "email_domains": list(upstream.email_domains or []), "scopes": list(upstream.scopes or []),
             "enforce_for_domains": upstream.enforce_for_domains, "role_mapping": upstream.role_mapping,
             "created_at": upstream.created_at, "updated_at": upstream.updated_at}
-    data.update({name: settings[name] for name in upstream_admin.KIND_SETTINGS[upstream.kind] if name in settings})
+    shown = (*upstream_admin.KIND_SETTINGS[upstream.kind], *upstream_admin.KIND_DERIVED.get(upstream.kind, ()))
+    data.update({name: settings[name] for name in shown if name in settings})
     data.update({f"{name}_set": bool(stored_secrets.get(name)) for name in upstream_admin.KIND_SECRETS[upstream.kind]})
     urls = urls_for(upstream.slug)
     data["login_url"] = urls.login
     if upstream.kind == "saml":
-        data.update(sp_entity_id=urls.metadata, sp_metadata_url=urls.metadata, acs_url=urls.acs, slo_url=urls.slo)
+        data.update(sp_entity_id=urls.metadata, sp_metadata_url=urls.metadata, acs_url=urls.acs, sp_slo_url=urls.slo)
     else:
         data["redirect_uri"] = urls.callback
     return data

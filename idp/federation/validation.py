@@ -17,7 +17,7 @@ from idp.federation.registry import kind_of
 
 # Request fields that hold a URL this IdP requests or sends browsers to (issue 10: in production each
 # must be https and resolve to public addresses; reuse of the jwks_uri SSRF guard).
-URL_FIELDS = ("issuer", "authority", "base_url", "api_url", "metadata_url", "sso_url")
+URL_FIELDS = ("issuer", "authority", "base_url", "api_url", "metadata_url", "sso_url", "slo_url")
 INVALID = "The upstream's settings are not valid."
 
 

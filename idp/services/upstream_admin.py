@@ -35,8 +35,11 @@ KIND_SETTINGS = {
     "google": ("issuer", "client_id"),
     "microsoft": ("tenant", "authority", "client_id", "allowed_tenants"),
     "github": ("base_url", "api_url", "client_id"),
-    "saml": ("metadata_url", "metadata_xml", "entity_id", "sso_url", "certificates", "allow_idp_initiated"),
+    "saml": ("metadata_url", "metadata_xml", "entity_id", "sso_url", "slo_url", "certificates", "allow_idp_initiated",
+             "name_id_attribute", "email_attribute", "name_attribute", "groups_attribute"),
 }
+# Public values a kind derives when it validates, shown in responses (never taken from a request).
+KIND_DERIVED = {"saml": ("sp_certificate", "retiring_certificates", "metadata_fetched_at")}
 KIND_SECRETS = {"oidc": ("client_secret",), "google": ("client_secret",), "microsoft": ("client_secret",),
                 "github": ("client_secret",), "saml": ("sp_private_key",)}
 KINDS = tuple(KIND_SETTINGS)
@@ -218,11 +221,9 @@ def _refuse_immutable(upstream: Upstream, data: dict) -> None:
 
 
 def _merged(upstream: Upstream, settings: dict, secrets: dict) -> tuple[dict, dict]:
-    """The stored request-level settings and secrets with the changes over them. Values a kind derived
-    when it validated (not request fields) are left out: validate derives them again."""
-    names = KIND_SETTINGS[upstream.kind]
-    stored = {name: value for name, value in (upstream.settings or {}).items() if name in names}
-    return {**stored, **settings}, {**upstreams.secrets_of(upstream), **secrets}
+    """The stored settings and secrets with the changes over them. Every kind accepts its own output
+    (SAML needs its derived sp_certificate and retiring_certificates back, for the key pair and rollover)."""
+    return {**(upstream.settings or {}), **settings}, {**upstreams.secrets_of(upstream), **secrets}
 
 
 def update_upstream(actor: User | None, upstream: Upstream, data: dict, validate: Validator) -> Upstream:

@@ -16,6 +16,7 @@ from idp.services.sessions import create_session
 from tests.api.envelope_assertions import assert_error
 from tests.federation.standins.github import GitHubStandIn
 from tests.federation.standins.oidc_provider import OidcProvider
+from tests.federation.standins.saml_idp import SamlIdp
 
 URL = "/api/v1/upstreams"
 SECRET = "upstream-client-secret-7f3a9c"
@@ -257,15 +258,54 @@ def test_github_and_microsoft_upstreams_take_their_kind_settings(client, world):
     assert data["redirect_uri"].endswith("/api/v1/auth/external/microsoft/callback")
 
 
-def test_a_saml_upstream_answers_what_to_hand_the_idp_admin(client, world, factories):
-    """GET of a SAML upstream gives the SP entity ID (= its metadata URL), the ACS and SLO URLs; no redirect_uri."""
-    upstream = factories.upstream(slug="acme-saml", kind="saml", settings={"metadata_url": "https://idp.example/md"})
-    data = client.get(f"{URL}/{upstream.id}", headers=world.headers["platform_admin"]).get_json()["data"]
+@pytest.fixture(scope="module")
+def saml_idp():
+    standin = SamlIdp()
+    standin.start()
+    yield standin
+    standin.stop()
+
+
+def test_a_saml_upstream_is_read_from_its_metadata_and_answers_what_to_hand_the_idp_admin(app, client, world,
+                                                                                           saml_idp):
+    """201: the IdP's entity ID, SSO URL and signing certificate come from metadata_url; the response gives the
+    SP entity ID (= its metadata URL), ACS and SLO URLs and the SP certificate; the SP key is made and never shown."""
+    response = client.post(URL, headers=world.headers["platform_admin"], json={
+        "slug": "acme-saml", "kind": "saml", "display_name": "Acme SAML", "metadata_url": saml_idp.metadata_url})
+    assert response.status_code == 201, response.get_json()
+    data = response.get_json()["data"]
     base = "http://localhost:5000/api/v1/auth/external/acme-saml"
     assert data["sp_entity_id"] == data["sp_metadata_url"] == f"{base}/metadata"
-    assert data["acs_url"] == f"{base}/acs" and data["slo_url"] == f"{base}/slo"
-    assert data["metadata_url"] == "https://idp.example/md" and "redirect_uri" not in data
-    assert data["sp_private_key_set"] is False
+    assert data["acs_url"] == f"{base}/acs" and data["sp_slo_url"] == f"{base}/slo" and "redirect_uri" not in data
+    assert data["slo_url"] == saml_idp.slo_url
+    assert data["entity_id"] == saml_idp.entity_id and data["sso_url"] == saml_idp.sso_url
+    assert len(data["certificates"]) == 1 and data["sp_certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    assert data["sp_private_key_set"] is True and data["allow_idp_initiated"] is False
+    key = stored(app, data["id"]).secrets["sp_private_key"]
+    assert "PRIVATE KEY" in key and key not in response.get_data(as_text=True)
+
+
+def test_a_saml_patch_revalidates_and_keeps_the_sp_key_pair(app, client, world, saml_idp):
+    """200 with allow_idp_initiated true; metadata is read again and the SP certificate and key stay the same."""
+    created = client.post(URL, headers=world.headers["platform_admin"], json={
+        "slug": "acme-saml", "kind": "saml", "display_name": "Acme SAML", "metadata_url": saml_idp.metadata_url})
+    before, key = created.get_json()["data"], stored(app, created.get_json()["data"]["id"]).secrets["sp_private_key"]
+    fetched = saml_idp.hits["metadata"]
+    response = client.patch(f"{URL}/{before['id']}", json={"allow_idp_initiated": True},
+                            headers=world.headers["platform_admin"])
+    assert response.status_code == 200, response.get_json()
+    after = response.get_json()["data"]
+    assert after["allow_idp_initiated"] is True and after["sp_certificate"] == before["sp_certificate"]
+    assert stored(app, before["id"]).secrets["sp_private_key"] == key and saml_idp.hits["metadata"] == fetched + 1
+
+
+def test_saml_metadata_that_cannot_be_fetched_is_refused(client, world):
+    """422 naming metadata_url when nothing answers at it."""
+    response = client.post(URL, headers=world.headers["platform_admin"], json={
+        "slug": "acme-saml", "kind": "saml", "display_name": "Acme SAML",
+        "metadata_url": closed_port_url() + "/metadata"})
+    body = assert_error(response, 422, "VALIDATION_ERROR")
+    assert list(body["error"]["details"]) == ["metadata_url"]
 
 
 # read and list ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from idp.models import AuditEvent, Upstream
 from idp.services import upstreams
 from tests.federation.standins.github import GitHubStandIn
 from tests.federation.standins.oidc_provider import OidcProvider
+from tests.federation.standins.saml_idp import SamlIdp
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +38,21 @@ def github():
     standin.stop()
 
 
+@pytest.fixture(scope="module")
+def saml_idp():
+    standin = SamlIdp()
+    standin.start()
+    yield standin
+    standin.stop()
+
+
 def google_env(google, **extra) -> dict:
     return {"GOOGLE_CLIENT_ID": google.client_id, "GOOGLE_CLIENT_SECRET": google.client_secret,
             "GOOGLE_ISSUER": google.issuer, **extra}
 
 
-def all_env(google, entra, github) -> dict:
-    return {**google_env(google),
+def all_env(google, entra, github, saml_idp) -> dict:
+    return {**google_env(google), "SAML_IDP_METADATA_URL": saml_idp.metadata_url,
             "MICROSOFT_CLIENT_ID": entra.client_id, "MICROSOFT_CLIENT_SECRET": entra.client_secret,
             "MICROSOFT_AUTHORITY": entra.authority,
             "GITHUB_CLIENT_ID": github.client_id, "GITHUB_CLIENT_SECRET": github.client_secret,
@@ -77,21 +86,38 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
-def test_the_environment_creates_the_platform_upstreams(make_app, google, entra, github):
-    """google, microsoft and github are created platform-wide, validated against their stand-ins, secrets encrypted."""
-    lines = sync(make_app(**all_env(google, entra, github)))
-    assert lines == ["upstream google: created", "upstream microsoft: created", "upstream github: created"]
+def test_the_environment_creates_the_four_platform_upstreams(make_app, google, entra, github, saml_idp):
+    """google, microsoft, github and saml are created platform-wide, validated against their stand-ins,
+    secrets encrypted; each creation is audited with no actor and no secret."""
+    lines = sync(make_app(**all_env(google, entra, github, saml_idp)))
+    assert lines == ["upstream google: created", "upstream microsoft: created", "upstream github: created",
+                     "upstream saml: created"]
     made = platform_upstreams(make_app())
-    assert sorted(made) == ["github", "google", "microsoft"]
+    assert sorted(made) == ["github", "google", "microsoft", "saml"]
     assert all(upstream.organization_id is None and upstream.enabled for upstream in made.values())
     assert made["google"].kind == "google" and made["google"].settings["issuer"] == google.issuer
     assert made["google"].secrets == {"client_secret": google.client_secret}
     assert made["microsoft"].settings["tenant"] == "common" and made["microsoft"].settings["authority"] == entra.authority
     assert made["github"].settings["api_url"] == github.api_url and made["github"].display_name == "GitHub"
+    assert made["saml"].settings["entity_id"] == saml_idp.entity_id and "sp_private_key" in made["saml"].secrets
     actions = audit_actions(make_app())
-    assert [(action, actor) for action, actor, _ in actions] == [("upstream.created", None)] * 3
-    assert all(details["source"] == "environment" and "client_secret" in details["fields"]
-               for _, _, details in actions)
+    assert [(action, actor) for action, actor, _ in actions] == [("upstream.created", None)] * 4
+    assert all(details["source"] == "environment" for _, _, details in actions)
+    assert all(google.client_secret not in str(details) for _, _, details in actions)
+
+
+def test_a_new_saml_metadata_url_updates_the_saml_upstream(make_app, saml_idp):
+    """SAML_IDP_METADATA_URL pointing at another IdP: "updated", with that IdP's entity ID and the same SP key."""
+    other = SamlIdp()
+    other.start()
+    try:
+        assert sync(make_app(SAML_IDP_METADATA_URL=saml_idp.metadata_url)) == ["upstream saml: created"]
+        key = platform_upstreams(make_app())["saml"].secrets["sp_private_key"]
+        assert sync(make_app(SAML_IDP_METADATA_URL=other.metadata_url)) == ["upstream saml: updated"]
+    finally:
+        other.stop()
+    updated = platform_upstreams(make_app())["saml"]
+    assert updated.settings["entity_id"] == other.entity_id and updated.secrets["sp_private_key"] == key
 
 
 def test_an_unchanged_environment_asks_no_upstream_and_a_changed_one_updates(make_app, google):

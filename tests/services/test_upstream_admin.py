@@ -7,6 +7,9 @@ from sqlalchemy import select
 
 from idp.errors import Conflict, Forbidden, NotFound, ValidationError
 from idp.extensions import db
+from idp.federation.connector import UpstreamSettingsInvalid
+from idp.federation.http import UpstreamHttp
+from idp.federation.registry import KIND_MODULES, kind_of
 from idp.federation.validation import validate_settings
 from idp.models import AuditEvent, Membership, Organization, PendingLink, Upstream, UpstreamLogin, User
 from idp.models.base import utcnow
@@ -50,8 +53,8 @@ class Spy:
         return validate_settings(kind, settings, secrets)
 
 
-def test_update_validates_the_stored_request_fields_merged_with_the_change(people, provider):
-    """The kind gets the stored issuer and client_id with the new client_id over them, and the stored secret."""
+def test_update_validates_the_stored_settings_merged_with_the_change(people, provider):
+    """The kind gets the stored settings with the new client_id over them, and the stored secret."""
     organization, users = people
     upstream = upstream_admin.create_upstream(users["owner"], oidc(provider, organization_id=organization.id),
                                               validate_settings)
@@ -167,3 +170,14 @@ def test_a_slug_taken_by_a_concurrent_insert_is_the_same_conflict(people, provid
         upstream_admin._insert(Upstream(slug="acme-sso", kind="oidc", display_name="Second", settings={}))
     assert list(conflict.value.details) == ["slug"]
     assert [u.display_name for u in db.session.scalars(select(Upstream))] == ["Raced"]
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_MODULES))
+def test_the_api_fields_of_each_kind_are_the_kinds_own(kind):
+    """Every request field upstream_admin routes to a kind is one it accepts, and its secrets are the kind's."""
+    upstream_kind = kind_of(kind)
+    assert tuple(upstream_kind.SECRET_FIELDS) == upstream_admin.KIND_SECRETS[kind]
+    given = dict.fromkeys(upstream_admin.KIND_SETTINGS[kind], "x")  # no URL: refused before any request
+    with pytest.raises(UpstreamSettingsInvalid) as refused:
+        upstream_kind.validate(given, {}, UpstreamHttp(allow_private=True, timeout=1))
+    assert not [name for name, why in refused.value.errors.items() if "not a setting" in str(why)]

@@ -32,6 +32,11 @@ KIND_HELP = {
     "metadata_xml": "saml: the IdP's metadata document",
     "entity_id": "saml: the IdP's entity ID, without metadata",
     "sso_url": "saml: the IdP's SingleSignOnService URL (HTTP-Redirect), without metadata",
+    "slo_url": "saml: the IdP's SingleLogoutService URL (default: from the metadata)",
+    "name_id_attribute": "saml: the attribute identifying the user instead of a persistent NameID",
+    "email_attribute": "saml: the attribute holding the e-mail address (default: the usual names)",
+    "name_attribute": "saml: the attribute holding the display name",
+    "groups_attribute": "saml: the attribute holding the groups (for role_mapping)",
     "certificates": "saml: the IdP's signing certificates (PEM or base64 DER), without metadata",
     "allow_idp_initiated": "saml: accept unsolicited (IdP-initiated) responses (default false)",
     "sp_private_key": "saml: write-only PEM key signing AuthnRequests; this IdP makes one when omitted",
@@ -115,6 +120,11 @@ class UpstreamFieldsSchema(ma.Schema):
                                     **_doc("metadata_xml"))
     entity_id = line(2000, allow_none=True, **_doc("entity_id"))
     sso_url = url_field("sso_url")
+    slo_url = url_field("slo_url")
+    name_id_attribute = line(512, allow_none=True, **_doc("name_id_attribute"))
+    email_attribute = line(512, allow_none=True, **_doc("email_attribute"))
+    name_attribute = line(512, allow_none=True, **_doc("name_attribute"))
+    groups_attribute = line(512, allow_none=True, **_doc("groups_attribute"))
     certificates = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=20000)), allow_none=True,
                                   validate=ma.validate.Length(max=10), **_doc("certificates"))
     allow_idp_initiated = ma.fields.Boolean(allow_none=True, **_doc("allow_idp_initiated"))
@@ -183,7 +193,17 @@ class UpstreamSchema(ma.Schema):
     metadata_xml = ma.fields.String(allow_none=True)
     entity_id = ma.fields.String(allow_none=True)
     sso_url = ma.fields.String(allow_none=True)
+    slo_url = ma.fields.String(allow_none=True, metadata={"description": "saml: the IdP's Single Logout URL"})
+    name_id_attribute = ma.fields.String(allow_none=True)
+    email_attribute = ma.fields.String(allow_none=True)
+    name_attribute = ma.fields.String(allow_none=True)
+    groups_attribute = ma.fields.String(allow_none=True)
     certificates = ma.fields.List(ma.fields.String(), allow_none=True)
+    retiring_certificates = ma.fields.List(ma.fields.String(), allow_none=True, metadata={
+        "description": "saml: certificates from older metadata, still accepted until a current one verifies"})
+    metadata_fetched_at = ma.fields.String(allow_none=True, metadata={"description": "saml: when metadata_url was read"})
+    sp_certificate = ma.fields.String(allow_none=True, metadata={
+        "description": "saml: this SP's certificate (in its metadata): signs AuthnRequests, encrypts assertions"})
     allow_idp_initiated = ma.fields.Boolean(allow_none=True)
     sp_private_key_set = ma.fields.Boolean(metadata={"description": "Whether an SP private key is stored"})
     login_url = ma.fields.String(metadata={"description": "Starts a sign-in through this upstream"})
@@ -191,6 +211,6 @@ class UpstreamSchema(ma.Schema):
     sp_entity_id = ma.fields.String(metadata={"description": "saml: this SP's entity ID (its metadata URL)"})
     sp_metadata_url = ma.fields.String(metadata={"description": "saml: the SP metadata to hand the IdP's admin"})
     acs_url = ma.fields.String(metadata={"description": "saml: the Assertion Consumer Service URL (HTTP-POST)"})
-    slo_url = ma.fields.String(metadata={"description": "saml: the Single Logout URL"})
+    sp_slo_url = ma.fields.String(metadata={"description": "saml: this SP's Single Logout URL"})
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
