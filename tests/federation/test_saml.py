@@ -2,76 +2,22 @@
 directly: the happy paths, and one refusal per rule of issue 10 with its single reason."""
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
 
-from idp.federation.connector import FederationRefused, UpstreamConfig, UpstreamUrls
-from idp.federation.http import UpstreamHttp
-from idp.federation.saml import KIND
-from tests.federation.standins.saml_idp import SamlIdp
+from tests.federation.saml_support import (IDP_ENTITY, connector, direct_settings, form, idp_keys, refusal,  # noqa: F401
+                                           sp_keys, spec_for, standin)
 from tests.federation.standins.saml_messages import (HMAC_SHA256, RSA_SHA1, SHA1, KeyPair, ResponseSpec,
-                                                     assertion_xml, build_response, hmac_sign, NODE_ASSERTION)
+                                                     NODE_ASSERTION, assertion_xml, build_response, hmac_sign,
+                                                     signature_template)
 from tests.federation.standins.saml_tamper import ASSERTION_SIGNED, EVIL_NAME_ID, replace_name_id, xsw
-
-IDP_ENTITY = "http://idp.corp.example/metadata"
-HTTP = UpstreamHttp(allow_private=True, timeout=5)
-
-
-@pytest.fixture(scope="module")
-def idp_keys() -> KeyPair:
-    return KeyPair.generate("corp idp")
-
-
-@pytest.fixture(scope="module")
-def sp_keys() -> KeyPair:
-    return KeyPair.generate("sp")
-
-
-@pytest.fixture(scope="module")
-def standin():
-    idp = SamlIdp()
-    idp.start()
-    yield idp
-    idp.stop()
-
-
-def urls(slug: str) -> UpstreamUrls:
-    base = f"http://authy2.test/api/v1/auth/external/{slug}"
-    return UpstreamUrls(login=f"{base}/login", callback=f"{base}/callback", metadata=f"{base}/metadata",
-                        acs=f"{base}/acs", slo=f"{base}/slo")
-
-
-def connector(sp_keys, settings: dict, slug: str = "corp", organization_id=None, email_domains=()):
-    stored, secrets = KIND.validate(settings, {"sp_private_key": sp_keys.key_pem}, HTTP)
-    config = UpstreamConfig(id=f"up-{slug}", slug=slug, kind="saml", display_name="Corp", settings=stored,
-                            secrets=secrets, organization_id=organization_id, email_domains=tuple(email_domains))
-    return KIND.open(config, urls(slug), HTTP)
 
 
 @pytest.fixture
 def corp(idp_keys, sp_keys):
-    return connector(sp_keys, {"entity_id": IDP_ENTITY, "sso_url": "http://idp.corp.example/sso",
-                               "certificates": [idp_keys.cert_pem]})
-
-
-def spec_for(conn, request_id="_request-1", **overrides) -> ResponseSpec:
-    values = dict(acs_url=conn.urls.acs, audience=conn.urls.metadata, issuer=IDP_ENTITY, in_response_to=request_id)
-    values.update(overrides)
-    return ResponseSpec(**values)
-
-
-def form(xml: str) -> dict:
-    return {"SAMLResponse": base64.b64encode(xml.encode()).decode(), "RelayState": "state-1"}
-
-
-def refusal(conn, xml: str, *, unsolicited: bool = False) -> str:
-    """The reason `conn` refuses `xml` (answering the AuthnRequest "_request-1", or unsolicited)."""
-    with pytest.raises(FederationRefused) as refused:
-        conn.complete(form(xml), None if unsolicited else {"request_id": "_request-1"})
-    return refused.value.reason
+    return connector(sp_keys, direct_settings(idp_keys))
 
 
 def signed(conn, keys, **overrides) -> str:
@@ -252,7 +198,6 @@ def test_sha1_signature_refused(corp, idp_keys):
 def test_hmac_signature_refused(corp, idp_keys):
     """HMAC key confusion: an HMAC "signature" keyed with public material is refused before verification."""
     spec = spec_for(corp, sign_assertion=False)
-    from tests.federation.standins.saml_messages import signature_template
     unsigned = assertion_xml(spec)
     with_template = unsigned.replace("</saml:Issuer>", "</saml:Issuer>" + signature_template(
         spec.assertion_id, HMAC_SHA256).replace("<ds:KeyInfo><ds:X509Data></ds:X509Data></ds:KeyInfo>", ""), 1)
@@ -331,8 +276,7 @@ def test_unsolicited_refused_when_not_allowed(corp, idp_keys):
 
 def test_unsolicited_naming_a_request_refused(idp_keys, sp_keys):
     """Profiles 4.1.5: an answer with no started sign-in that claims to answer a request is refused."""
-    conn = connector(sp_keys, {"entity_id": IDP_ENTITY, "sso_url": "http://idp.corp.example/sso",
-                               "certificates": [idp_keys.cert_pem], "allow_idp_initiated": True})
+    conn = connector(sp_keys, direct_settings(idp_keys, allow_idp_initiated=True))
     assert refusal(conn, signed(conn, idp_keys, request_id="_request-9"), unsolicited=True) == "in_response_to"
 
 
@@ -350,7 +294,7 @@ def test_assertion_of_another_idp_refused(corp):
 
 def test_assertion_for_another_upstream_of_same_idp_refused(idp_keys, sp_keys):
     """Issue 10 cross-upstream: an assertion for upstream A's ACS, same IdP, presented at upstream B."""
-    settings = {"entity_id": IDP_ENTITY, "sso_url": "http://idp.corp.example/sso", "certificates": [idp_keys.cert_pem]}
+    settings = direct_settings(idp_keys)
     upstream_a, upstream_b = connector(sp_keys, settings, "corp-a"), connector(sp_keys, settings, "corp-b")
     assert refusal(upstream_b, signed(upstream_a, idp_keys)) == "destination"
 
@@ -364,8 +308,7 @@ def test_transient_name_id_is_not_an_identity(corp, idp_keys):
 def test_name_id_attribute_is_the_subject(idp_keys, sp_keys):
     """A configured attribute (e.g. Entra's objectidentifier) replaces the NameID as the subject."""
     oid = "http://schemas.microsoft.com/identity/claims/objectidentifier"
-    conn = connector(sp_keys, {"entity_id": IDP_ENTITY, "sso_url": "http://idp.corp.example/sso",
-                               "certificates": [idp_keys.cert_pem], "name_id_attribute": oid})
+    conn = connector(sp_keys, direct_settings(idp_keys, name_id_attribute=oid))
     xml = signed(conn, idp_keys, name_id_format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
                  name_id="ada@corp.example", attributes={oid: "7f3c-oid"})
     assert conn.complete(form(xml), {"request_id": "_request-1"}).subject == "7f3c-oid"
@@ -375,9 +318,7 @@ def test_name_id_attribute_is_the_subject(idp_keys, sp_keys):
     ("org-1", ("corp.example",), True), (None, ("corp.example",), False), ("org-1", ("other.example",), False)])
 def test_email_verified_only_for_organization_domains(idp_keys, sp_keys, organization_id, domains, verified):
     """Issue 10: SAML upstreams of an organization vouch for that organization's domains only."""
-    conn = connector(sp_keys, {"entity_id": IDP_ENTITY, "sso_url": "http://idp.corp.example/sso",
-                               "certificates": [idp_keys.cert_pem]}, organization_id=organization_id,
-                     email_domains=domains)
+    conn = connector(sp_keys, direct_settings(idp_keys), organization_id=organization_id, email_domains=domains)
     xml = signed(conn, idp_keys, attributes={"mail": "ada@corp.example", "groups": ["idp-admins", "staff"]})
     identity = conn.complete(form(xml), {"request_id": "_request-1"})
     assert (identity.email, identity.email_verified, identity.groups) == ("ada@corp.example", verified,
