@@ -86,9 +86,9 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
-def test_the_environment_creates_the_four_platform_upstreams(make_app, google, entra, github, saml_idp):
+def test_the_environment_creates_then_updates_the_four_platform_upstreams(make_app, google, entra, github, saml_idp):
     """google, microsoft, github and saml are created platform-wide, validated against their stand-ins,
-    secrets encrypted; each creation is audited with no actor and no secret."""
+    secrets encrypted, each creation audited with no actor and no secret; new client ids update them."""
     lines = sync(make_app(**all_env(google, entra, github, saml_idp)))
     assert lines == ["upstream google: created", "upstream microsoft: created", "upstream github: created",
                      "upstream saml: created"]
@@ -104,6 +104,12 @@ def test_the_environment_creates_the_four_platform_upstreams(make_app, google, e
     assert [(action, actor) for action, actor, _ in actions] == [("upstream.created", None)] * 4
     assert all(details["source"] == "environment" for _, _, details in actions)
     assert all(google.client_secret not in str(details) for _, _, details in actions)
+    changed = {**all_env(google, entra, github, saml_idp), "GOOGLE_CLIENT_ID": "google-2",
+               "MICROSOFT_CLIENT_ID": "entra-2", "GITHUB_CLIENT_ID": "github-2"}
+    assert sync(make_app(**changed)) == ["upstream google: updated", "upstream microsoft: updated",
+                                         "upstream github: updated", "upstream saml: unchanged"]
+    assert {slug: u.settings["client_id"] for slug, u in platform_upstreams(make_app()).items() if slug != "saml"} == \
+        {"google": "google-2", "microsoft": "entra-2", "github": "github-2"}
 
 
 def test_a_new_saml_metadata_url_updates_the_saml_upstream(make_app, saml_idp):
