@@ -22,7 +22,8 @@ DEFAULT_ATTRIBUTES = {
     "given_name": ("urn:oid:2.5.4.42", "givenName", f"{CLAIMS}/givenname"),
     "family_name": ("urn:oid:2.5.4.4", "sn", "surname", f"{CLAIMS}/surname"),
     "groups": ("urn:oid:1.3.6.1.4.1.5923.1.5.1.1", "isMemberOf", "memberOf", "groups", "Group",
-               "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups", "http://schemas.xmlsoap.org/claims/Group"),
+               "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",
+               "http://schemas.xmlsoap.org/claims/Group"),
 }
 
 

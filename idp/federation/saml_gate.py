@@ -187,10 +187,12 @@ def check_signature_algorithms(signature: ET.Element) -> None:
         raise _refuse("algorithm_refused", "the canonicalization is not exclusive c14n")
     if ENVELOPED not in transforms or not set(transforms) <= {ENVELOPED, EXC_C14N} or len(transforms) > 2:
         raise _refuse("algorithm_refused", f"transforms {transforms} are not enveloped-signature + exclusive c14n")
-    if method is None or method.get("Algorithm") not in SIGNATURE_METHODS:
-        raise _refuse("algorithm_refused", f"signature method {method.get('Algorithm') if method is not None else None}")
-    if digest is None or digest.get("Algorithm") not in DIGEST_METHODS:
-        raise _refuse("algorithm_refused", f"digest method {digest.get('Algorithm') if digest is not None else None}")
+    signature_method = method.get("Algorithm") if method is not None else None
+    digest_method = digest.get("Algorithm") if digest is not None else None
+    if signature_method not in SIGNATURE_METHODS:
+        raise _refuse("algorithm_refused", f"signature method {signature_method}")
+    if digest_method not in DIGEST_METHODS:
+        raise _refuse("algorithm_refused", f"digest method {digest_method}")
 
 
 def require_signed(signed_ids: frozenset[str], encrypted: bool) -> None:

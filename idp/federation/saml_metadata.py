@@ -66,7 +66,8 @@ def _pick_entity(root: ET.Element, entity_id: str | None) -> ET.Element:
     if root.tag == f"{{{MD}}}EntityDescriptor":
         candidates = [root]
     elif root.tag == f"{{{MD}}}EntitiesDescriptor":
-        candidates = [e for e in root.iter(f"{{{MD}}}EntityDescriptor") if e.find(f"{{{MD}}}IDPSSODescriptor") is not None]
+        candidates = [e for e in root.iter(f"{{{MD}}}EntityDescriptor")
+                      if e.find(f"{{{MD}}}IDPSSODescriptor") is not None]
     else:
         raise MetadataInvalid("the document is not SAML 2.0 metadata (no md:EntityDescriptor)")
     if entity_id and root.tag == f"{{{MD}}}EntitiesDescriptor":

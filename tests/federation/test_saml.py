@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import time_machine
 
-from tests.federation.saml_support import (IDP_ENTITY, connector, direct_settings, form, idp_keys, refusal,  # noqa: F401
-                                           sp_keys, spec_for, standin)
-from tests.federation.standins.saml_messages import (HMAC_SHA256, RSA_SHA1, SHA1, KeyPair, ResponseSpec,
+from tests.federation.saml_support import (  # noqa: F401 (fixtures)
+    connector, direct_settings, form, idp_keys, refusal, sp_keys, spec_for, standin)
+from tests.federation.standins.saml_messages import (HMAC_SHA256, RSA_SHA1, SHA1, KeyPair,
                                                      NODE_ASSERTION, assertion_xml, build_response, hmac_sign,
                                                      signature_template)
 from tests.federation.standins.saml_tamper import ASSERTION_SIGNED, EVIL_NAME_ID, replace_name_id, xsw

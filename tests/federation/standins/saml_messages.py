@@ -210,7 +210,8 @@ def build_response(keys: KeyPair, spec: ResponseSpec, *, assertion: str | None =
     now = spec.now or datetime.now(timezone.utc)
     body = assertion if assertion is not None else assertion_xml(spec, keys)
     if spec.encrypt_for:
-        body = f'<saml:EncryptedAssertion xmlns:saml="{SAML}">{encrypt(body, spec.encrypt_for)}</saml:EncryptedAssertion>'
+        encrypted = encrypt(body, spec.encrypt_for)
+        body = f'<saml:EncryptedAssertion xmlns:saml="{SAML}">{encrypted}</saml:EncryptedAssertion>'
     destination = spec.acs_url if spec.destination == "acs" else spec.destination
     attrs = f' Destination={quoteattr(destination)}' if destination else ""
     if spec.in_response_to:
