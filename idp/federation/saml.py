@@ -4,6 +4,7 @@ pysaml2 + xmlsec1 with our strict gate in front (saml_gate.py) and our own check
 Connector methods (the federation views call these):
 - begin(state, login_hint=None) -> LoginStart: a signed AuthnRequest over HTTP-Redirect
   (RSA-SHA256 query signature), RelayState = state; saved = {"request_id": <AuthnRequest ID>}.
+  login_hint is accepted and not sent (saml_protocol.authn_request_xml says why).
 - complete(params, saved) -> UpstreamIdentity: params["SAMLResponse"] (HTTP-POST). saved None
   means unsolicited (IdP-initiated), refused ("unsolicited") unless `allow_idp_initiated`. Order:
   size cap, base64, the gate, pysaml2 (signature with the configured certificates only, decryption
@@ -68,10 +69,11 @@ class SamlConnector:
 
     def begin(self, state: str, *, login_hint: str | None = None) -> LoginStart:
         """A signed AuthnRequest to the IdP's SSO URL over HTTP-Redirect (profiles 4.1.4.1;
-        bindings 3.4.4.1), RelayState = state (bindings 3.4.3: at most 80 bytes)."""
+        bindings 3.4.4.1), RelayState = state (bindings 3.4.3: at most 80 bytes); no Subject for
+        login_hint."""
         request_id = new_message_id()
         xml = authn_request_xml(request_id, destination=self.settings["sso_url"], acs_url=self.urls.acs,
-                                issuer=self.urls.metadata, login_hint=login_hint)
+                                issuer=self.urls.metadata)
         url = redirect_url(self.settings["sso_url"], "SAMLRequest", xml, self.sp.private_key, relay_state=state)
         return LoginStart(url=url, saved={"request_id": request_id})
 

@@ -50,13 +50,12 @@ def _header(kind: str, message_id: str, destination: str, issuer: str, extra: st
             f"<saml:Issuer>{escape(issuer)}</saml:Issuer>")
 
 
-def authn_request_xml(message_id: str, *, destination: str, acs_url: str, issuer: str,
-                      login_hint: str | None = None) -> str:
+def authn_request_xml(message_id: str, *, destination: str, acs_url: str, issuer: str) -> str:
     """An AuthnRequest (SAML core 3.4.1) asking for a persistent NameID, answered over HTTP-POST to
-    our ACS (profiles 4.1.4.1); `login_hint` becomes the Subject's NameID hint when given."""
+    our ACS (profiles 4.1.4.1). It carries no Subject: Entra ID refuses AuthnRequests that name one
+    and Shibboleth treats it as a requirement, so a login hint is not worth a failed sign-in."""
     extra = f' AssertionConsumerServiceURL={quoteattr(acs_url)} ProtocolBinding="{HTTP_POST}"'
-    subject = f"<saml:Subject><saml:NameID>{escape(login_hint)}</saml:NameID></saml:Subject>" if login_hint else ""
-    return (_header("AuthnRequest", message_id, destination, issuer, extra) + subject
+    return (_header("AuthnRequest", message_id, destination, issuer, extra)
             + f'<samlp:NameIDPolicy Format="{NAMEID_PERSISTENT}" AllowCreate="true"/></samlp:AuthnRequest>')
 
 
