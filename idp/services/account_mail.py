@@ -83,3 +83,11 @@ def send_reset_mail(user: User, token: str) -> bool:
     brand = current_app.config["BRAND_NAME"]
     return _send(user, "reset_password", f"Reset your {brand} password", after_response=True,
                  link=issuer_url("web.reset_password", token=token))
+
+
+def send_link_confirmation_mail(user: User, token: str, *, provider: str) -> bool:
+    """Mail the single-use, 15-minute link that adds `provider` as a way to sign in to `user`'s account
+    (it works only in the browser that signed in with the provider), after the response."""
+    brand = current_app.config["BRAND_NAME"]
+    return _send(user, "link_account", f"Add {provider} as a way to sign in to {brand}", after_response=True,
+                 provider=provider, link=issuer_url("web.confirm_link_by_mail", token=token))
