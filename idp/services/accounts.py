@@ -13,11 +13,11 @@ from flask import current_app
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from idp.errors import Conflict, Forbidden, InvalidCredentials, ValidationError
+from idp.errors import Conflict, Forbidden, InvalidCredentials, SingleSignOnRequired, ValidationError
 from idp.extensions import db
 from idp.models import Membership, OAuthClient, Organization, Role, Session, SessionKind, User, utcnow
 from idp.security.passwords import hash_password, password_problems, verify_password
-from idp.services import audit, session_end, sessions
+from idp.services import audit, session_end, sessions, upstreams
 
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 200
@@ -119,6 +119,7 @@ def authenticate_password(email: str, password: str, *, channel: str = "api") ->
     after one bcrypt check each, so neither the answer nor its timing tells them apart. Records
     the `login` audit event (success or failure, with the reason for operators only).
     """
+    refuse_enforced_single_sign_on(email)
     user = find_user_by_email(email)
     password_ok = verify_password(password, user.password_hash if user is not None else None)
     reason = _login_refusal(user, password_ok)
@@ -131,6 +132,16 @@ def authenticate_password(email: str, password: str, *, channel: str = "api") ->
     audit.record("login", actor_user_id=user.id, target_type="user", target_id=user.id,
                  details={"method": "pwd", "channel": channel})
     return user
+
+
+def refuse_enforced_single_sign_on(email: str) -> None:
+    """403 SSO_REQUIRED when an upstream enforces itself for this address's domain: its users sign in
+    there only, never with a password here (the same answer whether or not an account exists)."""
+    realm = upstreams.upstream_for_email(email)
+    if realm is not None and realm.enforce_for_domains:
+        audit.record_failure("login", details={"reason": "sso_required", "upstream": realm.slug})
+        raise SingleSignOnRequired(f"This address signs in with {realm.display_name} (single sign-on), "
+                                   "not with a password: use the sign-in page.")
 
 
 def log_in_api(email: str, password: str, *, ip_address: str | None, user_agent: str | None) -> tuple[Session, str]:

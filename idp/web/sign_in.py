@@ -6,14 +6,14 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from idp.errors import InvalidCredentials
 from idp.extensions import limiter
 from idp.security.headers import allow_frames
-from idp.services import browser_sessions
+from idp.services import browser_sessions, upstreams
 from idp.services.password_sign_in import SignInLocked, sign_in_with_password
 from idp.services.session_end import SessionEnd, frontchannel_logout_uris
 from idp.web.blueprint import bp
-from idp.web.forms import ActionForm, LoginForm
+from idp.web.forms import PASSWORD_REQUIRED, ActionForm, LoginForm
 from idp.web.guards import find_pending
 from idp.web.redirects import safe_next
-from idp.web.upstreams import upstream_buttons
+from idp.web.upstreams import hinted_upstream, login_url, upstream_buttons
 
 GENERIC_FAILURE = "The email address or password is incorrect."
 
@@ -40,11 +40,22 @@ def login():
     if request.method == "GET":
         if browser_sessions.current_browser_session() is not None and pending is None:
             return redirect(after_sign_in_url(None, next_path))
+        hinted = hinted_upstream(pending)
+        if hinted is not None:
+            return redirect(login_url(hinted, pending.id))
         form.request.data = pending.id if pending else ""
         form.next.data = next_path or ""
         form.email.data = form.email.data or (pending.login_hint if pending else None)
         return _render_login(form, pending)
-    if not form.validate():
+    valid = form.validate()
+    realm = upstreams.upstream_for_email(form.email.data) if valid else None
+    if realm is not None and (realm.enforce_for_domains or not form.password.data):
+        # Home-realm discovery: this address's domain signs in at its upstream.
+        return redirect(login_url(realm, pending.id if pending else None))
+    if not form.password.data:
+        form.password.errors.append(PASSWORD_REQUIRED)
+        valid = False
+    if not valid:
         return _render_login(form, pending, status=422)
     try:
         sign_in_with_password(form.email.data, form.password.data)
