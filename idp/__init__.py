@@ -73,12 +73,14 @@ def setup_plumbing(app: Flask) -> None:
 
 def setup_surfaces(app: Flask) -> None:
     from idp.api import setup_api
+    from idp.federation import setup_federation
     from idp.oidc import setup_oidc
     from idp.web import setup_web
 
     setup_api(app)
     setup_oidc(app)
     setup_web(app)
+    setup_federation(app)
 
 
 def setup_env_upstreams(app: Flask) -> None:

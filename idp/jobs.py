@@ -6,7 +6,7 @@ from typing import Callable
 from idp.extensions import db
 from idp.oidc.backchannel_logout import deliver_logout_tokens
 from idp.oidc.maintenance import purge_expired_grants
-from idp.services import contact, sessions
+from idp.services import contact, pending_links, replay, sessions, upstream_logins
 
 
 def cleanup_sessions() -> str:
@@ -15,11 +15,19 @@ def cleanup_sessions() -> str:
     return f"marked {count} session(s) EXPIRED"
 
 
+def purge_federation() -> str:
+    """Forget expired upstream sign-ins, pending links and seen SAML assertion ids."""
+    counts = (upstream_logins.purge_expired(), pending_links.purge_expired(), replay.purge_expired())
+    db.session.commit()
+    return "deleted {} upstream login(s), {} pending link(s), {} seen assertion(s)".format(*counts)
+
+
 JOBS: dict[str, Callable[[], str]] = {
     "cleanup_sessions": cleanup_sessions,
     "send_pending_mail": contact.send_pending_mail,
     "purge_expired_grants": purge_expired_grants,
     "deliver_logout_tokens": deliver_logout_tokens,
+    "purge_federation": purge_federation,
 }
 
 

@@ -9,7 +9,8 @@ from authlib.oidc.core.util import create_half_hash
 from flask import current_app
 from joserfc import jwt
 
-from idp.models import OAuthClient, User, utcnow
+from idp.extensions import db
+from idp.models import OAuthClient, Session, User, utcnow
 from idp.oidc.claims import id_token_user_claims
 from idp.oidc.keys import KeyStore
 from idp.oidc.scopes import scope_list
@@ -79,11 +80,21 @@ def mint_id_token(client: OAuthClient, user: User, scope: str, context: GrantCon
                    "exp": now + current_app.config["ID_TOKEN_LIFETIME"]})
     # acr "0" (OIDC Core 2) when the sign-in claimed no assurance level: the truthful default.
     optional = {"auth_time": int(context.auth_time.timestamp()) if context.auth_time else None,
-                "nonce": nonce, "acr": context.acr or "0", "amr": context.amr, "sid": context.session_id}
+                "nonce": nonce, "acr": context.acr or "0", "amr": context.amr, "sid": context.session_id,
+                "idp": federated_idp(context)}
     claims.update({k: v for k, v in optional.items() if v})
     if access_token:
         claims["at_hash"] = create_half_hash(access_token, alg).decode("ascii")
     return sign(claims, alg)
+
+
+def federated_idp(context: GrantContext) -> str | None:
+    """The upstream's slug when the sign-in was federated (amr "fed"): the `idp` claim, as Auth0 and
+    Azure AD B2C name it. Only federated sign-ins cost the session lookup."""
+    if not context.session_id or "fed" not in (context.amr or ()):
+        return None
+    session = db.session.get(Session, context.session_id)
+    return session.idp if session is not None else None
 
 
 def refresh_allowed(client: OAuthClient, scope: str) -> bool:

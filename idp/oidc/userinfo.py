@@ -55,7 +55,10 @@ def userinfo_response() -> Response:
         token = protector.validate_request(["openid"], FlaskJsonRequest(request))
     except OAuth2Error as error:
         return bearer_error(error)
-    response = jsonify(userinfo_claims(token.user, token.scope, token.claims))
+    claims = userinfo_claims(token.user, token.scope, token.claims)
+    if token.session is not None and token.session.idp:
+        claims["idp"] = token.session.idp  # the upstream a federated sign-in went through, as in the ID token
+    response = jsonify(claims)
     response.headers["Cache-Control"] = "no-store"
     return response
 
