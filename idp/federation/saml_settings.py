@@ -82,7 +82,7 @@ def _idp_settings(settings: dict, http: UpstreamHttp) -> dict:
     else:
         stored = {"certificates": list(metadata.certificates), "retiring_certificates": []}
     stored.update(origin, entity_id=metadata.entity_id, sso_url=metadata.sso_url,
-                  slo_url=settings.get("slo_url") or metadata.slo_url)
+                  slo_url=metadata.slo_url or settings.get("slo_url"))
     return stored
 
 
