@@ -16,7 +16,7 @@ from idp.errors import BadRequest
 from idp.extensions import db
 from idp.models import PendingLink, Upstream, User, utcnow
 from idp.security.secrets import hash_token, new_token, tokens_equal
-from idp.services import federated_identities, password_sign_in, provisioning
+from idp.services import browser_sessions, federated_identities, password_sign_in, provisioning
 from idp.services.account_mail import send_link_confirmation_mail
 from idp.services.provisioning import FederatedSignIn
 from idp.services.upstream_identity import UpstreamIdentity
@@ -93,8 +93,8 @@ def link_for_mail_token(token: str | None, browser_hash: str | None) -> PendingL
 def confirm_with_password(link: PendingLink, password: str) -> FederatedSignIn:
     """Prove control with the account's password (the password sign-in's lockout and audit apply:
     InvalidCredentials, SignInLocked), then link and sign in."""
-    session = password_sign_in.sign_in_with_password(link.user.email, password)
-    return _complete(link, session=session)
+    password_sign_in.sign_in_with_password(link.user.email, password)
+    return _complete(link, session=browser_sessions.current_browser_session())
 
 
 def confirm_with_mail_token(token: str, browser_hash: str | None) -> FederatedSignIn:
