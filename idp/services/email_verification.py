@@ -11,7 +11,7 @@ from __future__ import annotations
 from idp.errors import ValidationError
 from idp.models import TokenPurpose, User
 from idp.security.passwords import hash_password, password_problems
-from idp.services import accounts, audit
+from idp.services import accounts, audit, federated_identities
 from idp.services.account_mail import send_already_registered_mail, send_verification_mail
 from idp.services.account_tokens import consume_token, issue_token
 
@@ -46,6 +46,8 @@ def send_verification(user: User, *, after_response: bool = False) -> bool:
 def verify_email(token: str | None) -> User:
     """Use up a verification link and mark the address verified; BadRequest when it cannot be used."""
     user = consume_token(token, TokenPurpose.VERIFY_EMAIL)
+    if not user.email_verified:  # identities linked while the address was unproven never proved it
+        federated_identities.forget_unproven_identities(user, reason="address_verified")
     user.email_verified = True
     audit.record("email.verify", actor_user_id=user.id, target_type="user", target_id=user.id)
     return user

@@ -9,7 +9,7 @@ from flask import current_app
 from idp.errors import ValidationError
 from idp.models import TokenPurpose, User, utcnow
 from idp.security.passwords import hash_password, password_problems
-from idp.services import accounts, audit, session_end
+from idp.services import accounts, audit, federated_identities, session_end
 from idp.services.account_mail import send_reset_mail
 from idp.services.account_tokens import consume_token, issue_token, peek_token
 
@@ -42,6 +42,8 @@ def reset_password(token: str | None, new_password: str) -> User:
     consume_token(token, TokenPurpose.RESET_PASSWORD)
     user.password_hash = hash_password(new_password)
     user.password_changed_at = utcnow()
+    if not user.email_verified:  # identities linked while the address was unproven never proved it
+        federated_identities.forget_unproven_identities(user, reason="address_verified")
     user.email_verified = True
     ended = session_end.end_all_sessions(user, reason="password_reset")
     audit.record("password.reset", actor_user_id=user.id, target_type="user", target_id=user.id,

@@ -308,3 +308,36 @@ def test_twenty_concurrent_first_sign_ins_create_one_user(app, make_app):
         assert db.session.scalar(select(func.count(FederatedIdentity.id))) == 1
         assert len(results) == 20 and len(set(results)) == 1
     assert DATABASE_URL.startswith("postgresql")
+
+
+def test_verifying_the_address_by_mail_unlinks_identities_that_never_proved_it(rq):
+    """Pre-account-hijacking via JIT (Sudhodanan & Paverd 2022, "trojan identifier"): an attacker's Microsoft identity
+    claiming the victim's address provisions an unverified account; when the real owner verifies the address by
+    mail (verification link or password reset), that identity is unlinked and can no longer sign in."""
+    from idp.models import TokenPurpose
+    from idp.services import email_verification
+    from idp.services.account_tokens import issue_token
+
+    microsoft = make_upstream("microsoft", "microsoft")
+    squatted = federated_sign_in.sign_in_identity(
+        microsoft, ident(microsoft, subject="attacker", email="victim@example.com"), browser_hash=BROWSER).user
+    assert squatted.email_verified is False
+    email_verification.verify_email(issue_token(squatted, TokenPurpose.VERIFY_EMAIL))
+    assert squatted.email_verified is True
+    assert db.session.scalar(select(func.count(FederatedIdentity.id))) == 0
+    outcome = federated_sign_in.sign_in_identity(
+        microsoft, ident(microsoft, subject="attacker", email="victim@example.com"), browser_hash=BROWSER)
+    assert outcome.session is None and outcome.pending_link is not None  # now needs the owner's proof
+
+
+def test_password_reset_unlinks_identities_linked_while_the_address_was_unproven(rq):
+    """The same attack, finished by the owner's password reset: the reset proves the address and unlinks them."""
+    from idp.models import TokenPurpose
+    from idp.services import password_reset
+    from idp.services.account_tokens import issue_token
+
+    microsoft = make_upstream("microsoft", "microsoft")
+    squatted = federated_sign_in.sign_in_identity(
+        microsoft, ident(microsoft, subject="attacker", email="victim@example.com"), browser_hash=BROWSER).user
+    password_reset.reset_password(issue_token(squatted, TokenPurpose.RESET_PASSWORD), "Quiet-Harbour-Lights-9")
+    assert db.session.scalar(select(func.count(FederatedIdentity.id))) == 0
