@@ -344,12 +344,6 @@ def follow_authorize(url: str) -> dict:
     raise AssertionError(f"/authorize answered {response.status_code}: {response.text[:200]}")
 
 
-def callback_of(url: str) -> str:
-    """The redirect_uri a form_post page submits to."""
-    response = requests.get(url, allow_redirects=False, timeout=5)
-    return _unescape(re.search(r'action="([^"]*)"', response.text).group(1))
-
-
 def _unescape(value: str) -> str:
     return (value.replace("&#34;", '"').replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">")
             .replace("&amp;", "&"))
