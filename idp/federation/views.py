@@ -184,21 +184,21 @@ def _saml_upstream(slug: str) -> Upstream:
 @bp.route("/<slug>/slo", methods=["GET", "POST"])
 @csrf.exempt
 def slo(slug: str):
-    """SAML Single Logout (SAML 2.0 Profiles 4.4): the IdP's LogoutRequest ends the sessions of the
-    NameID (and SessionIndex) it names; 404 for other kinds."""
+    """SAML Single Logout (SAML 2.0 Profiles 4.4): the IdP's signed LogoutRequest ends the sessions of
+    the NameID (and SessionIndex) it names, and the browser takes our LogoutResponse back; the IdP's
+    LogoutResponse to ours ends at the signed-out sign-in page. 404 for other kinds."""
     upstream = _saml_upstream(slug)
     params = request.form if request.method == "POST" else request.args
+    raw_query = request.query_string.decode("latin-1") if request.method == "GET" else None
     try:
-        result = _call_connector(lambda: open_connector(upstream).handle_slo(params))
+        result = _call_connector(lambda: open_connector(upstream).handle_slo(params, raw_query))
     except (FederationRefused, FederatedSignInRefused) as refusal:
         return _refusal(slug, refusal, "federation.logout")
-    federated_sign_in.end_upstream_sessions(upstream, _field(result, "name_id"), _field(result, "session_index"))
-    target = _field(result, "redirect_url") or _field(result, "url")
-    return redirect(target) if target else redirect(url_for("web.login"))
-
-
-def _field(result, name: str):
-    return result.get(name) if isinstance(result, Mapping) else getattr(result, name, None)
+    if result.kind == "logout_request":
+        federated_sign_in.end_upstream_sessions(upstream, result.name_id, result.session_indexes)
+        if result.redirect_url:
+            return redirect(result.redirect_url)
+    return redirect(url_for("web.login"))
 
 
 def _refusal(slug: str, refusal, action: str):

@@ -118,13 +118,14 @@ def _email_of(identity: UpstreamIdentity) -> str:
         raise FederatedSignInRefused("email_invalid", NO_EMAIL, detail="the upstream's email is not an address") from None
 
 
-def end_upstream_sessions(upstream: Upstream, name_id: str | None, session_index: str | None = None) -> SessionEnd:
+def end_upstream_sessions(upstream: Upstream, name_id: str | None,
+                          session_indexes: tuple[str, ...] = ()) -> SessionEnd:
     """SAML Single Logout (SAML 2.0 Profiles 4.4.4.1): end the active sessions signed in through
-    `upstream` for `name_id` (and `session_index`, when the LogoutRequest names one)."""
+    `upstream` for `name_id`, only those of `session_indexes` when the LogoutRequest names any."""
     if not name_id:
         return SessionEnd([])
     query = select(Session).where(Session.idp == upstream.slug, Session.status == SessionStatus.ACTIVE.value)
     matching = [s for s in db.session.scalars(query)
                 if (s.upstream_session or {}).get("name_id") == name_id
-                and (not session_index or (s.upstream_session or {}).get("session_index") == session_index)]
+                and (not session_indexes or (s.upstream_session or {}).get("session_index") in session_indexes)]
     return session_end.sign_out(matching, channel="saml_slo", upstream=upstream.slug)

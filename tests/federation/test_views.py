@@ -285,3 +285,89 @@ def test_twenty_racing_uses_of_one_state_sign_in_once(app, google, provider):
     finally:
         server.stop()
     assert codes == [302] + [400] * 19
+
+
+# SAML: the ACS, metadata and SLO routes against the stand-in SAML IdP.
+
+@pytest.fixture(scope="module")
+def saml_idp():
+    from tests.federation.standins.saml_idp import SamlIdp
+
+    idp = SamlIdp()
+    idp.start()
+    yield idp
+    idp.stop()
+
+
+def add_saml_upstream(app, saml_idp, **settings) -> str:
+    from idp.federation.connectors import upstream_http
+    from idp.federation.saml import KIND
+
+    with app.app_context():
+        stored, secrets = KIND.validate({"metadata_url": saml_idp.metadata_url, **settings}, {}, upstream_http())
+        upstream = Upstream(slug="corp", kind="saml", display_name="Corp", settings=stored)
+        upstreams.set_secrets(upstream, secrets)
+        db.session.add(upstream)
+        db.session.commit()
+        return upstream.id
+
+
+def trust_our_sp(client, saml_idp):
+    metadata = client.get(f"{EXTERNAL}/corp/metadata")
+    assert (metadata.status_code, metadata.mimetype) == (200, "application/samlmetadata+xml")
+    saml_idp.trust_sp(metadata.get_data(as_text=True))
+
+
+def post_to_acs(client, fields: dict):
+    return client.post(f"{EXTERNAL}/corp/acs", data=fields)
+
+
+def test_saml_sign_in_through_the_acs(app, client, saml_idp):
+    """SAML Web Browser SSO: AuthnRequest, the IdP's signed Response POSTed to our ACS (no CSRF token), sign-in
+    with the NameID and SessionIndex kept for single logout."""
+    add_saml_upstream(app, saml_idp)
+    trust_our_sp(client, saml_idp)
+    action, fields = saml_idp.follow(start(client, "corp"))
+    assert urlsplit(action).path == f"{EXTERNAL}/corp/acs"
+    response = post_to_acs(client, fields)
+    assert (response.status_code, response.headers["Location"]) == (302, "/account"), response.get_data(as_text=True)
+    with app.app_context():
+        session = db.session.scalars(select(Session)).one()
+        assert session.idp == "corp" and session.upstream_session["name_id"] == saml_idp.user["name_id"]
+
+
+def test_unsolicited_saml_response_replayed_is_refused(app, client, saml_idp):
+    """SAML Profiles 4.1.4.5: an IdP-initiated (allowed) assertion signs in once; the same one again is a replay."""
+    add_saml_upstream(app, saml_idp, allow_idp_initiated=True)
+    trust_our_sp(client, saml_idp)
+    fields = saml_idp.response_form(None)
+    assert post_to_acs(client, fields).headers["Location"] == "/account"
+    other = app.test_client()
+    response = post_to_acs(other, fields)
+    assert (response.status_code, response.mimetype) == (400, "text/html")
+    assert failures(app, "replay")
+
+
+def test_unsolicited_saml_response_is_refused_unless_allowed(app, client, saml_idp):
+    """Unsolicited responses are refused where allow_idp_initiated is off (the default): no session."""
+    add_saml_upstream(app, saml_idp)
+    trust_our_sp(client, saml_idp)
+    response = post_to_acs(client, saml_idp.response_form(None))
+    assert (response.status_code, response.mimetype) == (400, "text/html")
+    assert session_count(app) == 0
+
+
+def test_saml_logout_request_ends_the_named_session(app, client, saml_idp):
+    """SAML Profiles 4.4.4: the IdP's signed LogoutRequest ends that NameID's session and gets our LogoutResponse."""
+    add_saml_upstream(app, saml_idp)
+    trust_our_sp(client, saml_idp)
+    post_to_acs(client, saml_idp.follow(start(client, "corp"))[1])
+    with app.app_context():
+        session = db.session.scalars(select(Session)).one()
+        name_id, index = session.upstream_session["name_id"], session.upstream_session.get("session_index")
+    parts = urlsplit(saml_idp.logout_request_url(name_id, index))
+    response = client.get(f"{parts.path}?{parts.query}")
+    assert response.status_code == 302 and response.headers["Location"].startswith(saml_idp.slo_url)
+    with app.app_context():
+        assert db.session.scalars(select(Session)).one().status == "REVOKED"
+    assert client.get("/account").status_code == 302

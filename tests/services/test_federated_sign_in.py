@@ -274,7 +274,7 @@ def test_saml_logout_ends_the_sessions_of_that_name_id_only(rq, factories):
     other, _ = sessions.create_session(user, kind=SessionKind.BROWSER)
     mine.idp, mine.upstream_session = "acme-saml", {"name_id": "n1", "session_index": "s1"}
     other.idp, other.upstream_session = "acme-saml", {"name_id": "n2", "session_index": "s2"}
-    ended = federated_sign_in.end_upstream_sessions(upstream, "n1", "s1")
+    ended = federated_sign_in.end_upstream_sessions(upstream, "n1", ("s1",))
     assert ended.ended_ids == [mine.id] and other.status == SessionStatus.ACTIVE.value
 
 
