@@ -115,7 +115,8 @@ def _email_of(identity: UpstreamIdentity) -> str:
     try:
         return accounts.normalise_email(identity.email)
     except ValidationError:
-        raise FederatedSignInRefused("email_invalid", NO_EMAIL, detail="the upstream's email is not an address") from None
+        raise FederatedSignInRefused("email_invalid", NO_EMAIL,
+                                     detail="the upstream's email is not an address") from None
 
 
 def end_upstream_sessions(upstream: Upstream, name_id: str | None,

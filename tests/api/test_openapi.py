@@ -24,7 +24,8 @@ def api_v1_operations(app) -> list[tuple[str, str, str]]:
     """(flask rule, openapi path, method) for every /api/v1 route in the URL map."""
     found = []
     for rule in app.url_map.iter_rules():
-        if rule.rule.startswith("/api/v1/"):
+        # The federation endpoints (/api/v1/auth/external/) are browser redirects answering HTML, not API operations.
+        if rule.rule.startswith("/api/v1/") and not rule.rule.startswith("/api/v1/auth/external/"):
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 found.append((rule.rule, openapi_path(rule.rule), method))
     return found

@@ -16,7 +16,7 @@ from idp.federation.oidc_metadata import clear_cache
 from idp.models import AuditEvent, FederatedIdentity, PendingLink, Session, Upstream, User
 from idp.services import upstreams
 from tests.federation.standins.oidc_provider import OidcProvider, follow_authorize
-from tests.oidc.conftest import REDIRECT_URI, Flow, basic_auth, query_of
+from tests.oidc.conftest import REDIRECT_URI, Flow, query_of
 from tests.web.helpers import csrf_from
 from tests.web.helpers import sign_in as password_sign_in
 
