@@ -1,10 +1,12 @@
-"""The account pages: profile, password, active sessions, connected apps."""
+"""The account pages: profile and ways to sign in, password, active sessions, connected apps."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from idp.errors import NotFound, ValidationError
-from idp.services import accounts, browser_sessions, consent, session_end, sessions
+from idp.errors import Conflict, NotFound, ValidationError
+from idp.models import User
+from idp.services import (accounts, browser_sessions, consent, federated_identities, session_end, sessions,
+                          upstreams)
 from idp.web.blueprint import bp
 from idp.web.scope_text import scope_lines
 from idp.web.errors_on_forms import show_on_form
@@ -21,18 +23,42 @@ def account():
     user = page_user()
     form = ProfileForm(obj=user)
     if request.method == "GET":
-        return render_template("web/account/profile.html", form=form, user=user, action_form=ActionForm())
+        return _profile_page(form, user)
     if not form.validate():
-        return render_template("web/account/profile.html", form=form, user=user, action_form=ActionForm()), 422
+        return _profile_page(form, user, status=422)
     changes = {name: (form[name].data or "").strip() or None for name in PROFILE_FORM_FIELDS}
     changes["name"] = form.name.data
     try:
         accounts.update_profile(user, changes)
     except ValidationError as exc:
-        error = show_on_form(form, exc)
-        return render_template("web/account/profile.html", form=form, user=user, action_form=ActionForm(),
-                               error=error), 422
+        return _profile_page(form, user, error=show_on_form(form, exc), status=422)
     flash("Your profile was saved.", "success")
+    return redirect(url_for("web.account"))
+
+
+def _profile_page(form: ProfileForm, user: User, *, error: str | None = None, methods_error: str | None = None,
+                  status: int = 200):
+    """The profile page with the ways to sign in: the password, each linked upstream, and the enabled
+    platform upstreams not linked yet (each a POSTed link form: linking is never started by a GET)."""
+    methods = federated_identities.list_identities(user)
+    linked = {method.upstream_slug for method in methods}
+    linkable = [upstream for upstream in upstreams.enabled_platform_upstreams() if upstream.slug not in linked]
+    page = render_template("web/account/profile.html", form=form, user=user, action_form=ActionForm(), error=error,
+                           methods=methods, linkable=linkable, methods_error=methods_error)
+    return page, status
+
+
+@bp.post("/account/sign-in-methods/<identity_id>/unlink")
+@signed_in_required
+def unlink_sign_in_method(identity_id: str):
+    """Unlink one upstream identity; refused on the page (409) when it is the last way to sign in."""
+    user = page_user()
+    names = {method.id: method.upstream_name for method in federated_identities.list_identities(user)}
+    try:
+        federated_identities.unlink_identity(user, identity_id)
+    except Conflict as exc:
+        return _profile_page(ProfileForm(obj=user), user, methods_error=exc.message, status=409)
+    flash(f"You can no longer sign in with {names[identity_id]}.", "success")
     return redirect(url_for("web.account"))
 
 
