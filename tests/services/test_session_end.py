@@ -1,4 +1,5 @@
 """Ending sessions on purpose (idp.services.session_end): one function, its relying parties, its signal."""
+import uuid
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
@@ -26,7 +27,7 @@ def _grant(app, client_id: str, user_id: str, session_id: str, *, code=False, ac
             token_records.create_code(client, user, session_id=session_id, redirect_uri="https://rp.example/cb",
                                       scope="openid", auth_time=datetime.now(timezone.utc))
         if access:
-            token_records.record_access_token(client, user, f"jti-{session_id}-{client_id}", "openid", later,
+            token_records.record_access_token(client, user, uuid.uuid4().hex, "openid", later,
                                               session_id=session_id)
         if refresh:
             token_records.create_refresh_token(client, user, "openid", session_id=session_id)
