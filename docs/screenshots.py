@@ -102,20 +102,48 @@ def allow_and_reach_callback(page) -> None:
         pass
 
 
-def walk(page, base: str, outbox: Path) -> None:
+def walk(page, base: str, outbox: Path, app) -> None:
     """Visit each page in a user's order and photograph it."""
+    walk_federated(page, base, app)
     walk_signed_in(page, base)
     walk_signed_out(page, base, outbox)
+
+
+def authorize_url(base: str) -> str:
+    """acme-portal-001's authorization request: the sign-in page then says "to continue to Acme Portal"."""
+    return base + "/oauth2/authorize?" + urlencode({
+        "client_id": "acme-portal-001", "response_type": "code", "redirect_uri": "http://localhost:3000/callback",
+        "scope": "openid profile email offline_access", "state": "demo", "nonce": "demo"})
+
+
+def walk_federated(page, base: str, app) -> None:
+    """The sign-in page with Google, GitHub and Microsoft upstreams. Only their rows are stored: the page
+    shows a button per enabled platform upstream and contacts none. They are removed again afterwards, so
+    the other pages look as with no upstream configured."""
+    from idp.extensions import db
+    from idp.models import Upstream
+
+    with app.app_context():
+        rows = [Upstream(slug=kind, kind=kind, display_name=name, settings={})
+                for kind, name in (("google", "Google"), ("github", "GitHub"), ("microsoft", "Microsoft"))]
+        db.session.add_all(rows)
+        db.session.commit()
+        ids = [row.id for row in rows]
+    try:
+        page.goto(authorize_url(base))
+        shoot(page, "sign-in-federated")
+    finally:
+        with app.app_context():
+            for upstream_id in ids:
+                db.session.delete(db.session.get(Upstream, upstream_id))
+            db.session.commit()
 
 
 def walk_signed_in(page, base: str) -> None:
     """The home page, sign-in (with and without an error), consent, the account pages, sign out."""
     page.goto(base + "/")
     shoot(page, "home")
-    authorize = base + "/oauth2/authorize?" + urlencode({
-        "client_id": "acme-portal-001", "response_type": "code", "redirect_uri": "http://localhost:3000/callback",
-        "scope": "openid profile email offline_access", "state": "demo", "nonce": "demo"})
-    page.goto(authorize)
+    page.goto(authorize_url(base))
     shoot(page, "sign-in")
     sign_in(page, BOB[0], "wrong password")
     page.get_by_role("alert").wait_for()
@@ -164,14 +192,15 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="authy2-screens-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = serve(build_app(workdir, base), port)
+    app = build_app(workdir, base)
+    server = serve(app, port)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
             page = browser.new_page()
             print(f"writing screenshots to {OUT}")
             try:
-                walk(page, base, workdir / "outbox")
+                walk(page, base, workdir / "outbox", app)
             except WalkDone:
                 pass
             browser.close()
