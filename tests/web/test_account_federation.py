@@ -127,6 +127,9 @@ def test_unlinking_the_last_way_to_sign_in_is_refused_on_the_page(app, client, g
     assert 'id="sign-in-methods-error"' in html and unescape(html).count(LAST_METHOD_MESSAGE) == 1
     assert "Your profile" in html and f'id="method-{identity.id}"' in html
     assert [row.id for row in identities(app)] == [identity.id]
+    with app.app_context():
+        event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "federation.identity_unlinked")).one()
+        assert (event.outcome, event.details["reason"]) == ("failure", "last_method")
 
 
 def test_unlinking_another_users_identity_is_a_404(app, client, factories, google):
