@@ -15,11 +15,12 @@ Connector methods (the federation views call these):
   connector refresh the metadata (at most every REFRESH_AFTER) and try once more.
 - metadata() -> str: our SP metadata (its URL is our entity ID).
 - logout_request(upstream_session, relay_state=None) -> str | None: the IdP's SLO URL with a signed
-  LogoutRequest, or None when the IdP has no SLO URL.
+  LogoutRequest, or None when the IdP has no SLO URL; begin_logout(...) -> LoginStart | None, the same
+  with saved = {"request_id": <LogoutRequest ID>}.
 - handle_slo(params, raw_query=None) -> SloResult: the IdP's LogoutRequest (the sessions to end and
   our signed LogoutResponse URL) or its LogoutResponse to ours.
 - refresh_metadata() -> dict | None: the settings with re-fetched metadata (certificate rollover:
-  old certificates kept as retiring), None without `metadata_url`.
+  old certificates kept as retiring while the entity ID stays the same), None without `metadata_url`.
 
 `updated_settings` is not None after a call that changed what must be stored (metadata refreshed,
 or a rollover settled because a current certificate verified a response): the views persist it
@@ -32,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 
 from idp.federation.connector import (FederationRefused, LoginStart, UpstreamConfig, UpstreamSettingsInvalid,
                                       UpstreamUrls)
-from idp.federation.http import UpstreamHttp
+from idp.federation.http import UpstreamHttp, UpstreamHttpError
 from idp.federation.saml_assertion import Expected, check_assertion
 from idp.federation.saml_attributes import identity_from
 from idp.federation.saml_binding import decode_and_inflate, decode_post_value, redirect_url, verify_redirect_signature
@@ -164,10 +165,18 @@ class SamlConnector:
             metadata = fetch_metadata(self.http, url, self.settings.get("entity_id"))
         except MetadataInvalid as error:
             raise UpstreamSettingsInvalid({"metadata_url": str(error)}) from None
-        refreshed = merge_certificates(self.settings, metadata.certificates)
+        refreshed = merge_certificates(self.settings, metadata.certificates, metadata.entity_id)
         refreshed.update(entity_id=metadata.entity_id, sso_url=metadata.sso_url,
                          slo_url=metadata.slo_url or self.settings.get("slo_url"),
                          metadata_fetched_at=datetime.now(timezone.utc).isoformat())
+        for name in ("sso_url", "slo_url"):
+            # The same outbound rule as when an admin saved the upstream (saml_settings.validate_settings).
+            if refreshed.get(name):
+                try:
+                    self.http.check(refreshed[name], label=name)
+                except UpstreamHttpError as error:
+                    raise UpstreamSettingsInvalid({"metadata_url": f"names a {name} that is not allowed: {error}"}) \
+                        from None
         return refreshed
 
     def metadata(self) -> str:
@@ -177,14 +186,22 @@ class SamlConnector:
     def logout_request(self, upstream_session: dict | None, relay_state: str | None = None) -> str | None:
         """The IdP's SLO URL with a signed LogoutRequest for the session's NameID and SessionIndex
         (profiles 4.4.3.1, bindings 3.4), or None without an SLO URL or a NameID."""
+        start = self.begin_logout(upstream_session, relay_state)
+        return start.url if start is not None else None
+
+    def begin_logout(self, upstream_session: dict | None, relay_state: str | None = None) -> LoginStart | None:
+        """As logout_request, with saved = {"request_id": <LogoutRequest ID>} for checking the
+        LogoutResponse's InResponseTo (core 3.7.2)."""
         slo_url = self.settings.get("slo_url")
         if not slo_url or not upstream_session or not upstream_session.get("name_id"):
             return None
-        xml = logout_request_xml(new_message_id(), destination=slo_url, issuer=self.urls.metadata,
+        request_id = new_message_id()
+        xml = logout_request_xml(request_id, destination=slo_url, issuer=self.urls.metadata,
                                  name_id=upstream_session["name_id"],
                                  name_id_format=upstream_session.get("name_id_format"),
                                  session_index=upstream_session.get("session_index"))
-        return redirect_url(slo_url, "SAMLRequest", xml, self.sp.private_key, relay_state=relay_state)
+        url = redirect_url(slo_url, "SAMLRequest", xml, self.sp.private_key, relay_state=relay_state)
+        return LoginStart(url=url, saved={"request_id": request_id})
 
     def handle_slo(self, params: Mapping[str, str], raw_query: str | None = None) -> SloResult:
         """An HTTP-Redirect LogoutRequest or LogoutResponse from the IdP, its query signature

@@ -133,11 +133,15 @@ def parse_instant(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def merge_certificates(settings: dict, new: tuple[str, ...]) -> dict:
-    """Settings trusting `new`, keeping every previously trusted certificate not in `new` as
-    retiring until a response verifies with a current one (rollover, metadata 2.4.1.1)."""
+def merge_certificates(settings: dict, new: tuple[str, ...], entity_id: str) -> dict:
+    """Settings trusting `new` (the certificates of IdP `entity_id`), keeping every previously
+    trusted certificate not in `new` as retiring until a response verifies with a current one
+    (rollover, metadata 2.4.1.1). Only a rollover of the same IdP keeps them: when the metadata now
+    names another entity, the old IdP's certificates are dropped, or its key could sign assertions
+    carrying the new IdP's Issuer."""
     previous = list(settings.get("certificates") or []) + list(settings.get("retiring_certificates") or [])
-    retiring = [pem for pem in dict.fromkeys(previous) if pem not in new]
+    same_idp = settings.get("entity_id") == entity_id
+    retiring = [pem for pem in dict.fromkeys(previous) if pem not in new] if same_idp else []
     return {**settings, "certificates": list(new), "retiring_certificates": retiring}
 
 

@@ -62,6 +62,9 @@ def validate_settings(settings: dict, secrets: dict, http: UpstreamHttp) -> tupl
 
 
 def _idp_settings(settings: dict, http: UpstreamHttp) -> dict:
+    for name in ("metadata_url", "metadata_xml", "entity_id", "sso_url", "slo_url"):
+        if settings.get(name) is not None and not isinstance(settings[name], str):
+            raise UpstreamSettingsInvalid({name: "must be a string"})
     entity_hint = settings.get("entity_id") or None
     try:
         if settings.get("metadata_url"):
@@ -78,7 +81,8 @@ def _idp_settings(settings: dict, http: UpstreamHttp) -> dict:
     if origin or settings.get("metadata_xml"):
         previous = {"certificates": settings.get("certificates") or [],
                     "retiring_certificates": settings.get("retiring_certificates") or []}
-        stored = merge_certificates(_normalized(previous), metadata.certificates)
+        stored = merge_certificates({**_normalized(previous), "entity_id": settings.get("entity_id")},
+                                    metadata.certificates, metadata.entity_id)
     else:
         stored = {"certificates": list(metadata.certificates), "retiring_certificates": []}
     stored.update(origin, entity_id=metadata.entity_id, sso_url=metadata.sso_url,

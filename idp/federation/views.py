@@ -121,7 +121,11 @@ def _finish(slug: str, params: Mapping[str, str], state_param: str):
         upstream = _upstream(slug)
         started = _consume(upstream, params.get(state_param), saml=state_param == "RelayState")
         saved = started.saved if started is not None else None
-        identity = _call_connector(lambda: open_connector(upstream).complete(params, saved))
+        connector = _call_connector(lambda: open_connector(upstream))
+        try:
+            identity = _call_connector(lambda: connector.complete(params, saved))
+        finally:
+            _keep_updated_settings(upstream, connector)
         if identity.replay_key and not replay.use_once(upstream.id, identity.replay_key, identity.replay_until):
             raise FederatedSignInRefused("replay", "This sign-in answer was already used. " + upstream_logins.RESTART)
         outcome = federated_sign_in.sign_in_identity(
@@ -131,6 +135,16 @@ def _finish(slug: str, params: Mapping[str, str], state_param: str):
     except (FederationRefused, FederatedSignInRefused) as refusal:
         return _refusal(slug, refusal, "federation.sign_in")
     return _after(upstream, outcome, started)
+
+
+def _keep_updated_settings(upstream: Upstream, connector) -> None:
+    """Store what the connector learnt (SAML: metadata refreshed on a signature failure, a finished
+    certificate rollover), committed at once: a refused answer rolls the request back, and a
+    refresh it caused must not be fetched again by the next answer."""
+    updated = getattr(connector, "updated_settings", None)
+    if updated is not None:
+        upstream.settings = dict(updated)
+        db.session.commit()
 
 
 def _consume(upstream: Upstream, state: str | None, *, saml: bool) -> StartedLogin | None:

@@ -158,3 +158,42 @@ def test_signature_failure_refetches_at_most_every_five_minutes(rolling_idp, sp_
         conn.complete(fields, start.saved)
     assert (refused.value.reason, rolling_idp.hits["metadata"], conn.updated_settings) == (
         "signature_invalid", fetched, None)
+
+
+@pytest.fixture
+def other_idp():
+    """A second stand-in IdP (another entity ID, another signing key)."""
+    idp = SamlIdp()
+    idp.start()
+    yield idp
+    idp.stop()
+
+
+def test_switch_to_another_idp_drops_the_old_idps_certificates(standin, other_idp, sp_keys):
+    """Metadata 2.4.1.1 rollover is for one IdP: after metadata_url moves to another IdP (a PATCH saves the
+    stored settings with the new URL over them), the old IdP's key signing an assertion with the new IdP's
+    Issuer is refused; the new IdP's own answer verifies."""
+    stored, secrets = KIND.validate({"metadata_url": standin.metadata_url}, {"sp_private_key": sp_keys.key_pem}, HTTP)
+    switched, secrets = KIND.validate({**stored, "metadata_url": other_idp.metadata_url}, secrets, HTTP)
+    assert (switched["entity_id"], switched["retiring_certificates"]) == (other_idp.entity_id, [])
+    conn = open_stored(switched, secrets)
+    forged = build_response(standin.keys, spec_for(conn, issuer=other_idp.entity_id))
+    with pytest.raises(FederationRefused) as refused:
+        conn.complete(form(forged), {"request_id": "_request-1"})
+    assert refused.value.reason == "signature_invalid"
+    genuine = build_response(other_idp.keys, spec_for(conn, issuer=other_idp.entity_id))
+    assert conn.complete(form(genuine), {"request_id": "_request-1"}).subject == "user-0001"
+
+
+def test_refresh_naming_another_entity_keeps_no_retiring_certificate(standin, other_idp, sp_keys):
+    """A metadata refresh whose document now names another entity ID is no rollover: the previously trusted
+    certificates are not kept as retiring."""
+    stored, secrets = KIND.validate({"metadata_url": standin.metadata_url}, {"sp_private_key": sp_keys.key_pem}, HTTP)
+    refreshed = open_stored({**stored, "metadata_url": other_idp.metadata_url}, secrets).refresh_metadata()
+    assert (refreshed["entity_id"], refreshed["certificates"], refreshed["retiring_certificates"]) == (
+        other_idp.entity_id, [certificate_pem(other_idp.keys.cert_pem)], [])
+
+
+def test_non_string_metadata_url_refused():
+    """A metadata_url that is not a string is a field error, not a crash."""
+    assert invalid({"metadata_url": 5}) == {"metadata_url": "must be a string"}
