@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from idp.extensions import db
+from idp.federation import metadata_refresh
 from idp.oidc.backchannel_logout import deliver_logout_tokens
 from idp.oidc.maintenance import purge_expired_grants
 from idp.services import contact, pending_links, replay, sessions, upstream_logins
@@ -22,12 +23,20 @@ def purge_federation() -> str:
     return "deleted {} upstream login(s), {} pending link(s), {} seen assertion(s)".format(*counts)
 
 
+def refresh_saml_metadata() -> str:
+    """Re-read the metadata_url of SAML upstreams (certificate rollover), each at most hourly."""
+    report = metadata_refresh.refresh_saml_metadata()
+    return (f"refreshed {report.refreshed} SAML upstream(s), {report.failed} failed (settings kept), "
+            f"{report.fresh} still fresh")
+
+
 JOBS: dict[str, Callable[[], str]] = {
     "cleanup_sessions": cleanup_sessions,
     "send_pending_mail": contact.send_pending_mail,
     "purge_expired_grants": purge_expired_grants,
     "deliver_logout_tokens": deliver_logout_tokens,
     "purge_federation": purge_federation,
+    "refresh_saml_metadata": refresh_saml_metadata,
 }
 
 
