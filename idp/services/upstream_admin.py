@@ -46,6 +46,8 @@ KINDS = tuple(KIND_SETTINGS)
 COMMON_FIELDS = ("display_name", "enabled", "email_domains", "scopes", "enforce_for_domains", "role_mapping")
 DEFAULTS = {"enabled": True, "email_domains": [], "scopes": [], "enforce_for_domains": False, "role_mapping": None}
 IMMUTABLE_FIELDS = ("kind", "organization_id")
+# Slugs that name paths of their own under /api/v1/auth/external/ (the account-linking pages).
+RESERVED_SLUGS = ("link",)
 # Trust decisions only a platform admin makes: which addresses an upstream answers for and vouches for.
 PLATFORM_ADMIN_FIELDS = ("email_domains", "enforce_for_domains", "trust_email_verified")
 
@@ -127,6 +129,9 @@ def split_fields(kind: str, data: dict) -> tuple[dict, dict, dict]:
 
 
 def _refuse_taken_slug(slug: str, exclude_id: str | None = None) -> None:
+    if slug in RESERVED_SLUGS:
+        message = f"The slug {slug!r} is reserved: /api/v1/auth/external/{slug} is a page of this server."
+        raise ValidationError(message, details={"slug": [message]})
     query = select(Upstream.id).where(Upstream.slug == slug)
     if exclude_id:
         query = query.where(Upstream.id != exclude_id)

@@ -142,6 +142,15 @@ def test_a_taken_slug_is_a_conflict(client, world, provider):
     assert list(body["error"]["details"]) == ["slug"]
 
 
+def test_the_slug_link_is_reserved(client, world, provider):
+    """422 naming slug: /api/v1/auth/external/link holds the account-linking pages, on create and on a rename."""
+    body = assert_error(create(client, world, provider, slug="link"), 422, "VALIDATION_ERROR")
+    assert list(body["error"]["details"]) == ["slug"]
+    made = create(client, world, provider).get_json()["data"]
+    renamed = client.patch(f"{URL}/{made['id']}", json={"slug": "link"}, headers=world.headers["platform_admin"])
+    assert list(assert_error(renamed, 422, "VALIDATION_ERROR")["error"]["details"]) == ["slug"]
+
+
 def test_a_setting_of_another_kind_is_refused(client, world, provider):
     """422 naming the field: tenant is a microsoft setting, not an oidc one."""
     body = assert_error(create(client, world, provider, tenant="common"), 422, "VALIDATION_ERROR")

@@ -221,3 +221,30 @@ def test_the_cli_command_prints_one_line_per_upstream(make_app, google):
     assert result.exit_code == 0 and result.output == "upstream google: created\n"
     empty = make_app(**dict.fromkeys(VARIABLES)).test_cli_runner().invoke(args=["upstreams", "sync-env"])
     assert empty.exit_code == 0 and empty.output == "upstreams: none configured in the environment\n"
+
+
+def test_restarts_and_a_display_name_patch_keep_the_sp_certificate(make_app, saml_idp):
+    """SAML metadata 2.4.1.1: the IdP admin imported our SP certificate once; a restart with the same variable,
+    one that re-validates (SAML_IDP_METADATA_URL changed), and a PATCH of display_name keep the key pair."""
+    from idp.models import User
+    from idp.services.sessions import create_session
+
+    assert sync(make_app(SAML_IDP_METADATA_URL=saml_idp.metadata_url)) == ["upstream saml: created"]
+    first = platform_upstreams(make_app())["saml"]
+    assert sync(make_app(SAML_IDP_METADATA_URL=saml_idp.metadata_url)) == ["upstream saml: unchanged"]
+    assert sync(make_app(SAML_IDP_METADATA_URL=saml_idp.metadata_url + "?v=2")) == ["upstream saml: updated"]
+    app = make_app()
+    with app.app_context():
+        admin = User(email="root@example.com", name="Root", is_admin=True)
+        db.session.add(admin)
+        db.session.flush()
+        token = create_session(admin)[1]
+        db.session.commit()
+    response = app.test_client().patch(f"/api/v1/upstreams/{first.id}", json={"display_name": "Corp SSO"},
+                                       headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.get_json()
+    after = platform_upstreams(make_app())["saml"]
+    assert (after.display_name, after.settings["metadata_url"]) == ("Corp SSO", saml_idp.metadata_url + "?v=2")
+    assert (after.settings["sp_certificate"], after.secrets["sp_private_key"]) == (
+        first.settings["sp_certificate"], first.secrets["sp_private_key"])
+    assert response.get_json()["data"]["sp_certificate"] == first.settings["sp_certificate"]
