@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 from html import unescape
 from urllib.parse import urlencode
@@ -137,8 +138,11 @@ def test_a_real_browser_loads_the_rp_frame_then_continues(app, factories, user, 
     post_logout_redirect_uri with state."""
     hits = []
     rp_app = Flask("fcl_rp")
-    rp_app.add_url_rule("/fc", "fc", lambda: (hits.append(("fc", request.args.to_dict())), "signed out")[1])
-    rp_app.add_url_rule("/bye", "bye", lambda: (hits.append(("bye", request.args.to_dict())), "bye")[1])
+    seen_at = {}
+    rp_app.add_url_rule("/fc", "fc", lambda: (hits.append(("fc", request.args.to_dict())),
+                                              seen_at.setdefault("fc", time.monotonic()), "signed out")[2])
+    rp_app.add_url_rule("/bye", "bye", lambda: (hits.append(("bye", request.args.to_dict())),
+                                                seen_at.setdefault("bye", time.monotonic()), "bye")[2])
     rp_server = LiveServer(rp_app)
     rp_server.start()
     try:
@@ -155,7 +159,9 @@ def test_a_real_browser_loads_the_rp_frame_then_continues(app, factories, user, 
         page.context.add_cookies([{"name": PLAIN_COOKIE, "value": cookie, "url": live_server.url}])
         query = urlencode({"id_token_hint": id_token, "post_logout_redirect_uri": f"{rp_server.url}/bye", "state": "s9"})
         page.goto(f"{live_server.url}/oauth2/logout?{query}")
-        page.wait_for_url(f"{rp_server.url}/bye*", timeout=4000)  # before the page's 5-second fallback
+        page.wait_for_url(f"{rp_server.url}/bye*", timeout=15000)
         assert hits == [("fc", {"iss": ISSUER, "sid": sid}), ("bye", {"state": "s9"})]
+        # Continued on the frame's load, not on the page's 5-second fallback (which counts from page load).
+        assert seen_at["bye"] - seen_at["fc"] < 3
     finally:
         rp_server.stop()
