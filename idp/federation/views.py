@@ -21,6 +21,7 @@ from idp.federation.browser_binding import bind_browser, browser_hash
 from idp.federation.connector import FederationRefused
 from idp.federation.connectors import open_connector
 from idp.federation.http import UpstreamHttpError
+from idp.federation.single_logout import finish_upstream_logout
 from idp.models import Upstream
 from idp.request_id import current_request_id
 from idp.security.request_hygiene import forbid_caching, has_control_character
@@ -200,7 +201,7 @@ def _saml_upstream(slug: str) -> Upstream:
 def slo(slug: str):
     """SAML Single Logout (SAML 2.0 Profiles 4.4): the IdP's signed LogoutRequest ends the sessions of
     the NameID (and SessionIndex) it names, and the browser takes our LogoutResponse back; the IdP's
-    LogoutResponse to ours ends at the signed-out sign-in page. 404 for other kinds."""
+    LogoutResponse to ours (single_logout.py) continues where our sign-out would have gone. 404 for other kinds."""
     upstream = _saml_upstream(slug)
     params = request.form if request.method == "POST" else request.args
     raw_query = request.query_string.decode("latin-1") if request.method == "GET" else None
@@ -212,6 +213,26 @@ def slo(slug: str):
         federated_sign_in.end_upstream_sessions(upstream, result.name_id, result.session_indexes)
         if result.redirect_url:
             return redirect(result.redirect_url)
+        return redirect(url_for("web.login"))
+    try:
+        continuation = finish_upstream_logout(upstream, params.get("RelayState"), result.in_response_to)
+    except FederatedSignInRefused as refusal:
+        return _refusal(slug, refusal, "federation.logout")
+    return _after_logout(upstream, result.success, continuation)
+
+
+def _after_logout(upstream: Upstream, success: bool, continuation: dict):
+    """Where our sign-out would have gone without the IdP (single_logout.py): the relying party's
+    registered post_logout_redirect_uri, else the signed-out page of the sign-out that started it."""
+    if not success:
+        # Partial logout (core 3.7.3.2): the IdP kept sessions elsewhere; ours has ended all the same.
+        current_app.logger.info("upstream %r answered the LogoutRequest without success (request_id=%s)",
+                                upstream.slug, current_request_id())
+    if continuation.get("next"):
+        return redirect(continuation["next"])
+    if continuation.get("channel") == "oidc":
+        return render_template("oidc/logged_out.html", frames=[], next_url=None, refused=continuation.get("refused"))
+    flash("You have been signed out.", "success")
     return redirect(url_for("web.login"))
 
 
@@ -220,7 +241,8 @@ def _refusal(slug: str, refusal, action: str):
     audit.record_failure(action, details={"upstream": slug, "reason": refusal.reason})
     current_app.logger.info("federation refused (request_id=%s): %s %s", current_request_id(), refusal.reason,
                             refusal.detail or "")
-    page = render_template("federation/error.html", code=status, message=refusal.message,
+    heading = "Single sign-out not completed" if action == "federation.logout" else None
+    page = render_template("federation/error.html", code=status, message=refusal.message, heading=heading,
                            request_id=current_request_id())
     return page, status
 

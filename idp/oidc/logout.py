@@ -1,7 +1,7 @@
 """RP-Initiated Logout 1.0: end the SSO session (idp.services.session_end: its tokens are revoked and
 its relying parties told), redirect only to a registered post_logout_redirect_uri, after the
-Front-Channel Logout iframes when there are any; ask the user first when the request cannot be tied
-to them."""
+Front-Channel Logout iframes when there are any, and by the SAML IdP's single logout when the
+session came from one; ask the user first when the request cannot be tied to them."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -12,6 +12,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, SubmitField
 
 from idp.extensions import db
+from idp.federation.single_logout import start_upstream_logout
 from idp.models import Session
 from idp.request_id import current_request_id
 from idp.security.headers import allow_frames
@@ -52,13 +53,19 @@ class EndSession(EndSessionEndpoint):
     def create_response(self, end_session_request: EndSessionRequest):
         """RPI Logout 3 and Front-Channel Logout 1.0 4: end the session, then redirect to the
         post_logout_redirect_uri; when relying parties are to be told in this browser, first the
-        signed-out page with their iframes, which continues there."""
-        frames = frontchannel_logout_uris(self.end_session(end_session_request))
-        if end_session_request.redirect_uri and not frames:
-            return 302, "", [("Location", end_session_request.redirect_uri), ("Cache-Control", "no-store")]
+        signed-out page with their iframes, which continues there. A session federated through a
+        SAML upstream with single logout goes by the IdP first (SAML Profiles 4.4.3.1: our signed
+        LogoutRequest; its LogoutResponse at our SLO endpoint continues to the same place), after the
+        iframes (idp.federation.single_logout)."""
+        ended = self.end_session(end_session_request)
+        frames, refused = frontchannel_logout_uris(ended), refusal(end_session_request)
+        upstream_url = start_upstream_logout(ended, channel="oidc", next_url=end_session_request.redirect_uri,
+                                             refused=refused)
+        next_url = upstream_url or end_session_request.redirect_uri
+        if next_url and not frames:
+            return 302, "", [("Location", next_url), ("Cache-Control", "no-store")]
         allow_frames(frames)
-        page = render_template("oidc/logged_out.html", frames=frames, next_url=end_session_request.redirect_uri,
-                               refused=refusal(end_session_request))
+        page = render_template("oidc/logged_out.html", frames=frames, next_url=next_url, refused=refused)
         return 200, page, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
 
 

@@ -19,7 +19,9 @@ from idp.models import Upstream, UpstreamLogin, User, utcnow
 from idp.security.secrets import hash_token, tokens_equal
 from idp.services import upstreams
 
-PURPOSES = ("sign_in", "link")
+# "logout": a SAML LogoutRequest we sent after our sign-out (the continuation waits for its LogoutResponse).
+PURPOSES = ("sign_in", "link", "logout")
+SIGN_IN_PURPOSES = ("sign_in", "link")
 
 
 class FederatedSignInRefused(Exception):
@@ -67,11 +69,13 @@ def start_login(upstream: Upstream, *, state: str, browser_hash: str, saved: dic
     return row
 
 
-def consume_login(state: str | None, *, browser_hash: str | None, upstream: Upstream) -> StartedLogin:
-    """Use up the sign-in `state` names, or FederatedSignInRefused: unknown, from another browser, for
-    another upstream, expired, or already used (one conditional UPDATE, so two uses cannot both win)."""
+def consume_login(state: str | None, *, browser_hash: str | None, upstream: Upstream,
+                  purposes: tuple[str, ...] = SIGN_IN_PURPOSES) -> StartedLogin:
+    """Use up the sign-in `state` names, or FederatedSignInRefused: unknown (or started for another of
+    the `purposes`: a logout's state never finishes a sign-in), from another browser, for another
+    upstream, expired, or already used (one conditional UPDATE, so two uses cannot both win)."""
     row = _find(state)
-    if row is None:
+    if row is None or row.purpose not in purposes:
         raise _refused("state_unknown", "This sign-in was not started here or is no longer known.")
     if not browser_hash or not tokens_equal(row.browser_hash, browser_hash):
         raise _refused("state_other_browser", "This sign-in was started in another browser.")

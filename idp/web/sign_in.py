@@ -5,6 +5,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 
 from idp.errors import InvalidCredentials
 from idp.extensions import limiter
+from idp.federation.single_logout import start_upstream_logout
 from idp.security.headers import allow_frames
 from idp.services import browser_sessions, upstreams
 from idp.services.password_sign_in import SignInLocked, sign_in_with_password
@@ -77,10 +78,15 @@ def logout():
 
 def signed_out(ended: SessionEnd):
     """After this browser signed out: the signed-out page with a Front-Channel Logout 1.0 (section 4)
-    iframe per relying party that asked for one, its CSP framing exactly those; else to sign-in."""
+    iframe per relying party that asked for one, its CSP framing exactly those; else to sign-in. A
+    session from a SAML upstream with single logout goes by the IdP next (SAML Profiles 4.4.3.1,
+    idp.federation.single_logout), after the iframes; its answer ends on the sign-in page."""
     frames = frontchannel_logout_uris(ended)
+    upstream_url = start_upstream_logout(ended, channel="web")
     if not frames:
+        if upstream_url:
+            return redirect(upstream_url)
         flash("You have been signed out.", "success")
         return redirect(url_for("web.login"))
     allow_frames(frames)
-    return render_template("web/logout.html", form=ActionForm(), signed_in=False, frames=frames)
+    return render_template("web/logout.html", form=ActionForm(), signed_in=False, frames=frames, next_url=upstream_url)
