@@ -38,7 +38,8 @@ from idp.federation.saml_assertion import Expected, check_assertion
 from idp.federation.saml_attributes import identity_from
 from idp.federation.saml_binding import decode_and_inflate, decode_post_value, redirect_url, verify_redirect_signature
 from idp.federation.saml_gate import ASSERTION, RESPONSE, GatedResponse, gate_decrypted, gate_response
-from idp.federation.saml_metadata import MetadataInvalid, merge_certificates, parse_instant, sp_metadata
+from idp.federation.saml_metadata import (MetadataInvalid, logout_url_of, merge_certificates, parse_instant,
+                                          sp_metadata)
 from idp.federation.saml_protocol import (SloResult, authn_request_xml, logout_request_xml, logout_response_xml,
                                           new_message_id, read_logout_request, read_logout_response)
 from idp.federation.saml_settings import fetch_metadata, validate_settings
@@ -167,7 +168,7 @@ class SamlConnector:
             raise UpstreamSettingsInvalid({"metadata_url": str(error)}) from None
         refreshed = merge_certificates(self.settings, metadata.certificates, metadata.entity_id)
         refreshed.update(entity_id=metadata.entity_id, sso_url=metadata.sso_url,
-                         slo_url=metadata.slo_url or self.settings.get("slo_url"),
+                         slo_url=logout_url_of(self.settings, metadata.slo_url, metadata.entity_id),
                          metadata_fetched_at=datetime.now(timezone.utc).isoformat())
         for name in ("sso_url", "slo_url"):
             # The same outbound rule as when an admin saved the upstream (saml_settings.validate_settings).

@@ -145,6 +145,15 @@ def merge_certificates(settings: dict, new: tuple[str, ...], entity_id: str) -> 
     return {**settings, "certificates": list(new), "retiring_certificates": retiring}
 
 
+def logout_url_of(settings: dict, metadata_slo_url: str | None, entity_id: str) -> str | None:
+    """The IdP's SLO URL after reading its metadata: the metadata's, else the stored one only while the
+    IdP is the same entity (or none was stored yet), so our LogoutRequests, NameID included, never go to
+    an IdP this upstream switched away from."""
+    if metadata_slo_url:
+        return metadata_slo_url
+    return settings.get("slo_url") if settings.get("entity_id") in (None, entity_id) else None
+
+
 def generate_sp_key_pair(entity_id: str) -> tuple[str, str]:
     """A new RSA-3072 key and a ten-year self-signed certificate for it (metadata 2.4.1.1: SAML
     peers trust the key in metadata, not a CA), as (private key PEM, certificate PEM)."""

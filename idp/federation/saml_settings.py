@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from idp.federation.connector import UpstreamSettingsInvalid
 from idp.federation.http import UpstreamHttp, UpstreamHttpError
 from idp.federation.saml_metadata import (IdpMetadata, MetadataInvalid, certificate_matches_key, certificate_pem,
-                                          generate_sp_key_pair, merge_certificates, parse_idp_metadata,
+                                          generate_sp_key_pair, logout_url_of, merge_certificates, parse_idp_metadata,
                                           self_signed_certificate)
 
 ATTRIBUTE_FIELDS = ("name_id_attribute", "email_attribute", "name_attribute", "groups_attribute")
@@ -86,7 +86,7 @@ def _idp_settings(settings: dict, http: UpstreamHttp) -> dict:
     else:
         stored = {"certificates": list(metadata.certificates), "retiring_certificates": []}
     stored.update(origin, entity_id=metadata.entity_id, sso_url=metadata.sso_url,
-                  slo_url=metadata.slo_url or settings.get("slo_url"))
+                  slo_url=logout_url_of(settings, metadata.slo_url, metadata.entity_id))
     return stored
 
 

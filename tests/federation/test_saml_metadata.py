@@ -2,10 +2,12 @@
 IdP certificate rollover (metadata 2.4.1.1)."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from xml.etree import ElementTree as ET
 
 import pytest
+import requests
 import time_machine
 
 from idp.federation.connector import FederationRefused, UpstreamSettingsInvalid
@@ -197,3 +199,14 @@ def test_refresh_naming_another_entity_keeps_no_retiring_certificate(standin, ot
 def test_non_string_metadata_url_refused():
     """A metadata_url that is not a string is a field error, not a crash."""
     assert invalid({"metadata_url": 5}) == {"metadata_url": "must be a string"}
+
+
+def test_switch_to_an_idp_without_slo_forgets_the_old_idps_slo_url(standin, other_idp, sp_keys):
+    """After moving to another IdP whose metadata names no SingleLogoutService, our LogoutRequests (NameID
+    included) are never sent to the IdP the upstream switched away from: no SLO URL is kept."""
+    stored, secrets = KIND.validate({"metadata_url": standin.metadata_url}, {"sp_private_key": sp_keys.key_pem}, HTTP)
+    assert stored["slo_url"] == standin.slo_url
+    xml = requests.get(other_idp.metadata_url, timeout=5).text
+    without_slo = re.sub(r"<md:SingleLogoutService[^>]*/>", "", xml)
+    switched, _ = KIND.validate({**stored, "metadata_url": None, "metadata_xml": without_slo}, secrets, HTTP)
+    assert (switched["entity_id"], switched["slo_url"]) == (other_idp.entity_id, None)
