@@ -24,7 +24,7 @@ from idp.federation.http import UpstreamHttpError
 from idp.federation.single_logout import finish_upstream_logout
 from idp.models import Upstream
 from idp.request_id import current_request_id
-from idp.security.request_hygiene import forbid_caching, has_control_character
+from idp.security.request_hygiene import forbid_caching
 from idp.security.secrets import new_token
 from idp.services import audit, authorization_requests, federated_sign_in, replay, upstream_logins, upstreams
 from idp.services.browser_sessions import current_browser_session
@@ -44,16 +44,6 @@ def _upstream(slug: str) -> Upstream:
     if upstream is None:
         raise FederatedSignInRefused("upstream_unavailable", NO_PROVIDER, 404)
     return upstream
-
-
-def _pending(request_id: str | None):
-    """The pending authorization request this sign-in serves, or None (as the hosted pages check it)."""
-    if not request_id or len(request_id) > 100 or has_control_character(request_id):
-        return None
-    try:
-        return authorization_requests.get_pending(request_id)
-    except NotFound:
-        return None
 
 
 def _call_connector(action):
@@ -92,7 +82,7 @@ def _start(upstream: Upstream):
             raise FederatedSignInRefused("link_not_signed_in", "Sign in to your account, then add the sign-in "
                                          "method from your account page.")
         purpose, user = "link", session.user
-    pending = _pending(request.values.get("request")) if purpose == "sign_in" else None
+    pending = authorization_requests.find_pending(request.values.get("request")) if purpose == "sign_in" else None
     state = new_token()
     start = _call_connector(lambda: open_connector(upstream).begin(
         state, login_hint=pending.login_hint if pending else None))

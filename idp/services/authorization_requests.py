@@ -13,6 +13,7 @@ from flask import current_app
 from idp.errors import NotFound
 from idp.extensions import db
 from idp.models import AuthorizationRequest, OAuthClient, utcnow
+from idp.security.request_hygiene import has_control_character
 from idp.security.secrets import new_token
 
 
@@ -69,6 +70,17 @@ def _live_row(request_id: str) -> AuthorizationRequest:
 def get_pending(request_id: str) -> PendingAuthorization:
     """The pending request `request_id`; NotFound when unknown, expired or already answered."""
     return _view(_live_row(request_id))
+
+
+def find_pending(request_id: str | None) -> PendingAuthorization | None:
+    """The pending request `request_id`, or None when absent, malformed, unknown, expired or answered
+    (for pages that carry the id as an untrusted parameter)."""
+    if not request_id or len(request_id) > 100 or has_control_character(request_id):
+        return None
+    try:
+        return get_pending(request_id)
+    except NotFound:
+        return None
 
 
 def deny(request_id: str) -> None:

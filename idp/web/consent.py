@@ -8,7 +8,7 @@ from idp.services import browser_sessions
 from idp.services import consent as consent_service
 from idp.web.blueprint import bp
 from idp.web.forms import ConsentForm
-from idp.web.guards import find_pending
+from idp.services.authorization_requests import find_pending
 from idp.web.scope_text import scope_lines
 
 EXPIRED = "This sign-in request has expired or is unknown. Go back to the app and start again."

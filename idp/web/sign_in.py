@@ -12,7 +12,7 @@ from idp.services.password_sign_in import SignInLocked, sign_in_with_password
 from idp.services.session_end import SessionEnd, frontchannel_logout_uris
 from idp.web.blueprint import bp
 from idp.web.forms import PASSWORD_REQUIRED, ActionForm, LoginForm
-from idp.web.guards import find_pending
+from idp.services.authorization_requests import find_pending
 from idp.web.redirects import safe_next
 from idp.web.upstreams import hinted_upstream, login_url, upstream_buttons
 
