@@ -15,7 +15,7 @@ from idp.services import upstreams
 from idp.services.sessions import create_session
 from tests.api.envelope_assertions import assert_error
 from tests.federation.standins.github import GitHubStandIn
-from tests.federation.standins.oidc_provider import OidcProvider
+from tests.federation.standins.oidc_provider import OidcProvider, running
 from tests.federation.standins.saml_idp import SamlIdp
 
 URL = "/api/v1/upstreams"
@@ -25,9 +25,7 @@ PEOPLE = ("platform_admin", "owner", "admin", "member", "outsider", "other_admin
 
 @pytest.fixture(scope="module")
 def provider():
-    standin = OidcProvider("generic").start()
-    yield standin
-    standin.stop()
+    yield from running("generic")
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import pytest
 from idp.federation import google
 from idp.federation.connector import FederationRefused, UpstreamConfig, UpstreamSettingsInvalid
 from idp.federation.http import UpstreamHttp
-from idp.federation.oidc_metadata import clear_cache
-from tests.federation.standins.oidc_provider import OidcProvider, default_user, sign_in, upstream_urls
+from tests.federation.standins.oidc_provider import default_user, running, sign_in, upstream_urls
 
 HTTP = UpstreamHttp(allow_private=True, timeout=5)
 WORKSPACE_USER = {**default_user("google"), "email": "ada@corp.example", "hd": "corp.example"}
@@ -17,10 +16,7 @@ WORKSPACE_USER = {**default_user("google"), "email": "ada@corp.example", "hd": "
 
 @pytest.fixture
 def provider():
-    clear_cache()
-    standin = OidcProvider("google").start()
-    yield standin
-    standin.stop()
+    yield from running("google")
 
 
 def connector_for(provider, **config):

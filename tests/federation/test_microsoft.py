@@ -8,8 +8,7 @@ import pytest
 from idp.federation import microsoft
 from idp.federation.connector import FederationRefused, UpstreamConfig, UpstreamSettingsInvalid
 from idp.federation.http import UpstreamHttp
-from idp.federation.oidc_metadata import clear_cache
-from tests.federation.standins.oidc_provider import HOME_TENANT, OidcProvider, default_user, sign_in, upstream_urls
+from tests.federation.standins.oidc_provider import HOME_TENANT, default_user, running, sign_in, upstream_urls
 
 HTTP = UpstreamHttp(allow_private=True, timeout=5)
 PRODUCTION_HTTP = UpstreamHttp(allow_private=False, timeout=5)
@@ -19,10 +18,7 @@ OID = default_user("entra")["oid"]
 
 @pytest.fixture
 def provider():
-    clear_cache()
-    standin = OidcProvider("entra").start()
-    yield standin
-    standin.stop()
+    yield from running("entra")
 
 
 def connector_for(provider, tenant="common", **settings):

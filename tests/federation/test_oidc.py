@@ -11,7 +11,7 @@ from idp.federation import oidc
 from idp.federation.connector import FederationRefused, UpstreamConfig, UpstreamSettingsInvalid
 from idp.federation.http import UpstreamHttp
 from idp.federation.oidc_metadata import clear_cache
-from tests.federation.standins.oidc_provider import OidcProvider, follow_authorize, sign_in, upstream_urls
+from tests.federation.standins.oidc_provider import follow_authorize, running, sign_in, upstream_urls
 
 HTTP = UpstreamHttp(allow_private=True, timeout=5)
 PRODUCTION_HTTP = UpstreamHttp(allow_private=False, timeout=5)
@@ -19,10 +19,7 @@ PRODUCTION_HTTP = UpstreamHttp(allow_private=False, timeout=5)
 
 @pytest.fixture
 def provider():
-    clear_cache()
-    standin = OidcProvider("generic").start()
-    yield standin
-    standin.stop()
+    yield from running("generic")
 
 
 def connector_for(provider, *, settings=None, **config):

@@ -10,18 +10,15 @@ import time_machine
 from idp.federation import oidc
 from idp.federation.connector import FederationRefused, UpstreamConfig, UpstreamSettingsInvalid
 from idp.federation.http import UpstreamHttp
-from idp.federation.oidc_metadata import _Cache, _Entry, clear_cache
-from tests.federation.standins.oidc_provider import OidcProvider, sign_in, upstream_urls
+from idp.federation.oidc_metadata import _Cache, _Entry
+from tests.federation.standins.oidc_provider import running, sign_in, upstream_urls
 
 HTTP = UpstreamHttp(allow_private=True, timeout=5)
 
 
 @pytest.fixture
 def provider():
-    clear_cache()
-    standin = OidcProvider("generic").start()
-    yield standin
-    standin.stop()
+    yield from running("generic")
 
 
 @pytest.fixture

@@ -13,10 +13,9 @@ from sqlalchemy import select
 
 from idp.extensions import db
 from idp.federation.browser_binding import COOKIE_PATH, PLAIN_COOKIE, SECURE_COOKIE
-from idp.federation.oidc_metadata import clear_cache
 from idp.models import AuditEvent, FederatedIdentity, PendingLink, Session, Upstream, User
 from idp.services import upstreams
-from tests.federation.standins.oidc_provider import OidcProvider, follow_authorize
+from tests.federation.standins.oidc_provider import follow_authorize, running
 from tests.oidc.conftest import REDIRECT_URI, Flow, query_of
 from tests.web.helpers import csrf_from
 from tests.web.helpers import sign_in as password_sign_in
@@ -27,10 +26,7 @@ ADA = "ada@gmail.com"
 
 @pytest.fixture
 def provider():
-    clear_cache()
-    standin = OidcProvider("google").start()
-    yield standin
-    standin.stop()
+    yield from running("google")
 
 
 def add_upstream(app, provider, slug: str = "google", **fields) -> str:

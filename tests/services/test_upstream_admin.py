@@ -14,14 +14,12 @@ from idp.federation.validation import validate_settings
 from idp.models import AuditEvent, Membership, Organization, PendingLink, Upstream, UpstreamLogin, User
 from idp.models.base import utcnow
 from idp.services import upstream_admin, upstreams
-from tests.federation.standins.oidc_provider import OidcProvider
+from tests.federation.standins.oidc_provider import running
 
 
 @pytest.fixture(scope="module")
 def provider():
-    standin = OidcProvider("generic").start()
-    yield standin
-    standin.stop()
+    yield from running("generic")
 
 
 @pytest.fixture

@@ -10,11 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from idp.extensions import db
-from idp.federation.oidc_metadata import clear_cache
 from idp.models import AuditEvent, FederatedIdentity, Upstream, User
 from idp.services import upstreams
 from idp.services.federated_identities import LAST_METHOD_MESSAGE
-from tests.federation.standins.oidc_provider import OidcProvider, follow_authorize
+from tests.federation.standins.oidc_provider import follow_authorize, running
 from tests.web.helpers import csrf_from, sign_in, submit
 
 EXTERNAL = "/api/v1/auth/external"
@@ -25,10 +24,7 @@ HIDDEN = re.compile(r'<input[^>]*name="([^"]+)"[^>]*type="hidden"[^>]*value="([^
 
 @pytest.fixture
 def provider():
-    clear_cache()
-    standin = OidcProvider("google").start()
-    yield standin
-    standin.stop()
+    yield from running("google")
 
 
 @pytest.fixture

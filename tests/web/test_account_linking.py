@@ -9,11 +9,10 @@ import time_machine
 from sqlalchemy import select
 
 from idp.extensions import db
-from idp.federation.oidc_metadata import clear_cache
 from idp.models import AuditEvent, FederatedIdentity, Session, Upstream
 from idp.services import upstreams
 from tests.factories import DEFAULT_PASSWORD
-from tests.federation.standins.oidc_provider import OidcProvider, follow_authorize
+from tests.federation.standins.oidc_provider import follow_authorize, running
 from tests.web.helpers import csrf_from, link_in, submit
 
 EXTERNAL = "/api/v1/auth/external"
@@ -22,10 +21,7 @@ ADA = "ada@gmail.com"
 
 @pytest.fixture
 def provider():
-    clear_cache()
-    standin = OidcProvider("google").start()
-    yield standin
-    standin.stop()
+    yield from running("google")
 
 
 @pytest.fixture

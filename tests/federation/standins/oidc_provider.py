@@ -313,6 +313,17 @@ class OidcProvider:
         return jsonify(info)
 
 
+def running(shape: str):
+    """A pytest fixture body: a started stand-in of `shape` ("generic", "google", "entra"), with the
+    connectors' per-process discovery/JWKS cache cleared first; stopped afterwards."""
+    from idp.federation.oidc_metadata import clear_cache
+
+    clear_cache()
+    standin = OidcProvider(shape).start()
+    yield standin
+    standin.stop()
+
+
 def upstream_urls(slug: str, issuer: str = "http://idp.test") -> UpstreamUrls:
     """This IdP's endpoints for `slug`, as the connectors are opened with them (redirect_uri = callback)."""
     base = f"{issuer}/api/v1/auth/external/{slug}"
