@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 
-import requests
-
-from idp.security.outbound import OutboundURIRefused, check_outbound_uri, outbound_session
+from idp.security.outbound import OutboundRequestFailed, OutboundURIRefused, check_outbound_uri, guarded_request
 
 MAX_BYTES = 1024 * 1024
 
@@ -43,17 +41,13 @@ class UpstreamHttp:
         return self._send("GET", url, headers=headers, parse=lambda body: body.decode("utf-8"))
 
     def _send(self, method: str, url: str, *, parse, **kwargs) -> tuple[int, object]:
-        addresses = self.check(url)
         try:
-            with outbound_session(addresses) as session:
-                with session.request(method, url, timeout=self.timeout, allow_redirects=False, stream=True,
-                                     **kwargs) as response:
-                    body = response.raw.read(MAX_BYTES + 1, decode_content=True)
-                    status = response.status_code
-        except requests.RequestException as error:
-            raise UpstreamHttpError(f"{method} {url} failed: {type(error).__name__}") from None
-        if len(body) > MAX_BYTES:
-            raise UpstreamHttpError(f"{method} {url} answered more than {MAX_BYTES} bytes")
+            status, body = guarded_request(method, url, allow_private=self.allow_private, label="upstream URL",
+                                           timeout=self.timeout, max_bytes=MAX_BYTES, **kwargs)
+        except OutboundURIRefused as error:
+            raise UpstreamHttpError(str(error)) from None
+        except OutboundRequestFailed as error:
+            raise UpstreamHttpError(f"{method} {url} {error}") from None
         try:
             return status, parse(body)
         except (ValueError, UnicodeDecodeError):

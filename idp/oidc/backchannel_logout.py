@@ -19,14 +19,13 @@ import threading
 import time
 from datetime import timedelta
 
-import requests
 from flask import Flask, after_this_request, current_app, has_request_context
 from sqlalchemy import select, update
 
 from idp.extensions import db
 from idp.models import LogoutDelivery, LogoutDeliveryStatus, OAuthClient, utcnow
 from idp.oidc.tokens import issuer, sign
-from idp.security.outbound import OutboundURIRefused, check_outbound_uri, outbound_session
+from idp.security.outbound import OutboundRequestFailed, OutboundURIRefused, guarded_request
 from idp.services.session_end import SessionEnd, sessions_ended
 
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -152,17 +151,13 @@ def post_logout_token(uri: str, token: str) -> None:
     """
     cfg = current_app.config
     try:
-        addresses = check_outbound_uri(uri, allow_private=cfg["ALLOW_PRIVATE_LOGOUT_URI"],
-                                       label="backchannel_logout_uri")
+        status, _ = guarded_request("POST", uri, allow_private=cfg["ALLOW_PRIVATE_LOGOUT_URI"],
+                                    label="backchannel_logout_uri", timeout=cfg["LOGOUT_DELIVERY_TIMEOUT"],
+                                    data={"logout_token": token}, headers={"Cache-Control": "no-store"})
     except OutboundURIRefused as error:
         raise LogoutDeliveryError(str(error)) from None
-    try:
-        with outbound_session(addresses) as session, session.post(
-                uri, data={"logout_token": token}, headers={"Cache-Control": "no-store"},
-                timeout=cfg["LOGOUT_DELIVERY_TIMEOUT"], allow_redirects=False, stream=True) as response:
-            status = response.status_code
-    except requests.RequestException as error:
-        raise LogoutDeliveryError(f"POST failed: {type(error).__name__}") from None
+    except OutboundRequestFailed as error:
+        raise LogoutDeliveryError(f"POST {error}") from None
     if status not in (200, 204):
         raise LogoutDeliveryError(f"the relying party answered HTTP {status}")
 

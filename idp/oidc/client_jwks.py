@@ -9,13 +9,13 @@ client that rotated its keys succeeds on its next attempt.
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 
-import requests
 from flask import current_app
 
-from idp.security.outbound import OutboundURIRefused, check_outbound_uri, outbound_session
+from idp.security.outbound import OutboundRequestFailed, OutboundURIRefused, check_outbound_uri, guarded_request
 
 FETCH_TIMEOUT = 5
 MAX_BYTES = 64 * 1024
@@ -37,27 +37,23 @@ def check_jwks_uri(uri: str) -> list[str]:
         raise JwksFetchError(str(error)) from None
 
 
-def _read_body(uri: str, addresses: list[str]) -> bytes:
-    """GET without redirects, at most MAX_BYTES + 1 bytes of body, pinned to the checked address."""
-    with outbound_session(addresses) as session:
-        with session.get(uri, timeout=FETCH_TIMEOUT, allow_redirects=False, stream=True) as response:
-            response.raise_for_status()
-            return response.raw.read(MAX_BYTES + 1, decode_content=True)
-
-
 def fetch_jwks(uri: str) -> dict:
     """The key set at `uri`, from the cache when fresh."""
     entry = _cache.get(uri)
     if entry is not None and entry[0] > time.time():
         return entry[1]
-    addresses = check_jwks_uri(uri)
     try:
-        body = _read_body(uri, addresses)
-        if len(body) > MAX_BYTES:
-            raise JwksFetchError("jwks_uri answered more than 64 KiB")
-        jwks = requests.models.complexjson.loads(body)
-    except (requests.RequestException, ValueError) as error:
-        raise JwksFetchError(f"jwks_uri fetch failed: {type(error).__name__}") from None
+        status, body = guarded_request("GET", uri, allow_private=current_app.config["ALLOW_PRIVATE_JWKS_URI"],
+                                       label="jwks_uri", timeout=FETCH_TIMEOUT, max_bytes=MAX_BYTES)
+        if status != 200:
+            raise JwksFetchError(f"jwks_uri answered HTTP {status}")
+        jwks = json.loads(body)
+    except OutboundURIRefused as error:
+        raise JwksFetchError(str(error)) from None
+    except OutboundRequestFailed as error:
+        raise JwksFetchError(f"jwks_uri fetch {error}") from None
+    except ValueError:
+        raise JwksFetchError("jwks_uri answered a body that is not JSON") from None
     with _lock:
         if len(_cache) > 1000:
             _cache.clear()

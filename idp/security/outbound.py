@@ -1,4 +1,5 @@
-"""Requests the IdP makes to URLs that clients registered: the server-side request forgery guard.
+"""Requests the IdP makes to URLs that others chose (a client's jwks_uri or logout URI, an upstream's
+endpoints): the server-side request forgery guard, and one guarded request (`guarded_request`).
 
 A client's jwks_uri or backchannel_logout_uri is a URL anyone who can register a client chooses, so
 fetching it must not become a way to reach internal services. With the guard on (production) the URL
@@ -80,3 +81,28 @@ def outbound_session(addresses: list[str]) -> requests.Session:
         session.trust_env = False
         session.mount("https://", PinnedAddressAdapter(addresses[0]))
     return session
+
+
+class OutboundRequestFailed(Exception):
+    """The guarded request could not be made or its answer was too large; the message, for the log,
+    reads on from "<method> <what>" ("failed: ReadTimeout", "answered more than 65536 bytes")."""
+
+
+def guarded_request(method: str, uri: str, *, allow_private: bool, label: str, timeout: float,
+                    max_bytes: int = 0, **kwargs) -> tuple[int, bytes]:
+    """One request to a URI someone else chose: checked (check_outbound_uri), pinned to the checked
+    address, never redirected, its body read up to `max_bytes` (0: not read). Answers (status, body);
+    OutboundURIRefused when the URI must not be requested, OutboundRequestFailed when it failed or
+    answered more than `max_bytes`."""
+    addresses = check_outbound_uri(uri, allow_private=allow_private, label=label)
+    try:
+        with outbound_session(addresses) as session:
+            with session.request(method, uri, timeout=timeout, allow_redirects=False, stream=True,
+                                 **kwargs) as response:
+                body = response.raw.read(max_bytes + 1, decode_content=True) if max_bytes else b""
+                status = response.status_code
+    except requests.RequestException as error:
+        raise OutboundRequestFailed(f"failed: {type(error).__name__}") from None
+    if max_bytes and len(body) > max_bytes:
+        raise OutboundRequestFailed(f"answered more than {max_bytes} bytes")
+    return status, body

@@ -38,6 +38,15 @@ def standin():
     idp.stop()
 
 
+@pytest.fixture
+def own_idp():
+    """A stand-in SAML IdP of this test's own (another entity ID and signing key, which the test may rotate)."""
+    idp = SamlIdp()
+    idp.start()
+    yield idp
+    idp.stop()
+
+
 def urls(slug: str) -> UpstreamUrls:
     base = f"http://authy2.test/api/v1/auth/external/{slug}"
     return UpstreamUrls(login=f"{base}/login", callback=f"{base}/callback", metadata=f"{base}/metadata",

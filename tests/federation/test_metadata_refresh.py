@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import time_machine
 from sqlalchemy import select
 
@@ -15,18 +14,9 @@ from idp.federation.saml_metadata import certificate_pem
 from idp.jobs import JOBS, run_job
 from idp.models import AuditEvent, Upstream
 from idp.services import upstreams
-from tests.federation.standins.saml_idp import SamlIdp
+from tests.federation.saml_support import own_idp  # noqa: F401 (fixture)
 
 LATER = timedelta(hours=1, minutes=1)
-
-
-@pytest.fixture
-def rolling_idp():
-    """A stand-in SAML IdP of this test's own, whose signing key the test rotates."""
-    idp = SamlIdp()
-    idp.start()
-    yield idp
-    idp.stop()
 
 
 def add_saml(app, idp, slug: str = "corp", enabled: bool = True) -> str:
@@ -54,26 +44,26 @@ def test_job_is_registered_for_run_jobs():
     assert "refresh_saml_metadata" in JOBS and "purge_federation" in JOBS
 
 
-def test_job_stores_the_rotated_certificate_and_keeps_the_old_one_retiring(app, rolling_idp):
+def test_job_stores_the_rotated_certificate_and_keeps_the_old_one_retiring(app, own_idp):
     """Metadata 2.4.1.1 rollover: the IdP publishes a new key; after the job both verify (old retiring)."""
-    upstream_id = add_saml(app, rolling_idp)
-    old = certificate_pem(rolling_idp.keys.cert_pem)
-    rolling_idp.rotate_keys()
+    upstream_id = add_saml(app, own_idp)
+    old = certificate_pem(own_idp.keys.cert_pem)
+    own_idp.rotate_keys()
     assert run_later(app) == ["refresh_saml_metadata: refreshed 1 SAML upstream(s), 0 failed (settings kept), "
                               "0 still fresh"]
     stored = settings_of(app, upstream_id)
     assert (stored["certificates"], stored["retiring_certificates"]) == (
-        [certificate_pem(rolling_idp.keys.cert_pem)], [old])
+        [certificate_pem(own_idp.keys.cert_pem)], [old])
     with app.app_context():
         event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "upstream.metadata_refreshed")).one()
         assert event.details["fields"] == ["certificates", "retiring_certificates"]
 
 
-def test_failure_is_logged_by_slug_and_the_stored_settings_are_kept(app, rolling_idp, caplog):
+def test_failure_is_logged_by_slug_and_the_stored_settings_are_kept(app, own_idp, caplog):
     """An IdP whose metadata URL is down: a warning naming the upstream, and the trusted certificates stay."""
-    upstream_id = add_saml(app, rolling_idp, slug="corp-down")
+    upstream_id = add_saml(app, own_idp, slug="corp-down")
     before = settings_of(app, upstream_id)
-    rolling_idp.stop()
+    own_idp.stop()
     with caplog.at_level("WARNING", logger="idp"):
         assert run_later(app) == ["refresh_saml_metadata: refreshed 0 SAML upstream(s), 1 failed (settings kept), "
                                   "0 still fresh"]
@@ -82,11 +72,11 @@ def test_failure_is_logged_by_slug_and_the_stored_settings_are_kept(app, rolling
     assert record.levelname == "WARNING" and "'corp-down'" in record.getMessage()
 
 
-def test_fresh_and_disabled_upstreams_are_not_fetched(app, rolling_idp):
+def test_fresh_and_disabled_upstreams_are_not_fetched(app, own_idp):
     """Metadata read less than an hour ago is not fetched again; a disabled upstream is never fetched."""
-    add_saml(app, rolling_idp)
-    add_saml(app, rolling_idp, slug="corp-off", enabled=False)
-    fetched = rolling_idp.hits["metadata"]
+    add_saml(app, own_idp)
+    add_saml(app, own_idp, slug="corp-off", enabled=False)
+    fetched = own_idp.hits["metadata"]
     assert run_later(app, timedelta(minutes=30)) == [
         "refresh_saml_metadata: refreshed 0 SAML upstream(s), 0 failed (settings kept), 1 still fresh"]
-    assert rolling_idp.hits["metadata"] == fetched
+    assert own_idp.hits["metadata"] == fetched

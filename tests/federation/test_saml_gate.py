@@ -196,9 +196,9 @@ def test_xmlsec1_alone_on_wrapped_documents(variant, assertion_signed, response_
     refuses XSW1 itself (a Response inside ds:Signature breaks its schema) and XSW5, 6 and 8 (duplicate IDs)."""
     if variant in RESPONSE_SIGNED:
         # The Signature now sits in the evil Response: that is where a verifier finds it.
-        (xml, spec), node, node_id = response_signed, NODE_RESPONSE, "_evil_response"
+        (xml, _), node, node_id = response_signed, NODE_RESPONSE, "_evil_response"
     else:
-        (xml, spec), node, node_id = assertion_signed, NODE_ASSERTION, assertion_signed[1].assertion_id
+        (xml, _), node, node_id = assertion_signed, NODE_ASSERTION, assertion_signed[1].assertion_id
     assert signature_verifies_with(xsw(variant, xml), keys.cert_pem, node, node_id) is XMLSEC_VERIFIES[variant]
 
 

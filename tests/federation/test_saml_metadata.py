@@ -14,21 +14,11 @@ from idp.federation.connector import FederationRefused, UpstreamSettingsInvalid
 from idp.federation.saml import KIND
 from idp.federation.saml_metadata import certificate_pem
 from tests.federation.saml_support import (  # noqa: F401 (fixtures)
-    HTTP, connector, direct_settings, form, idp_keys, open_stored, sp_keys, spec_for, standin)
-from tests.federation.standins.saml_idp import SamlIdp
+    HTTP, connector, direct_settings, form, idp_keys, open_stored, own_idp, sp_keys, spec_for, standin)
 from tests.federation.standins.saml_messages import build_response
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS = "http://www.w3.org/2000/09/xmldsig#"
-
-
-@pytest.fixture
-def rolling_idp():
-    """A stand-in IdP of this test's own, whose keys the test rotates."""
-    idp = SamlIdp()
-    idp.start()
-    yield idp
-    idp.stop()
 
 
 def invalid(settings: dict, secrets: dict | None = None) -> dict:
@@ -117,83 +107,74 @@ def test_sp_metadata_names_our_endpoints_and_certificate(idp_keys, sp_keys):
     assert (descriptor.get("AuthnRequestsSigned"), descriptor.get("WantAssertionsSigned")) == ("true", "true")
 
 
-def test_old_certificate_kept_until_the_new_one_verifies(rolling_idp, sp_keys):
+def test_old_certificate_kept_until_the_new_one_verifies(own_idp, sp_keys):
     """Metadata 2.4.1.1 rollover: after a refresh the old key still verifies, until the new one has."""
-    conn = connector(sp_keys, {"metadata_url": rolling_idp.metadata_url})
-    old = rolling_idp.keys
-    rolling_idp.rotate_keys()
+    conn = connector(sp_keys, {"metadata_url": own_idp.metadata_url})
+    old = own_idp.keys
+    own_idp.rotate_keys()
     refreshed = conn.refresh_metadata()
     assert (refreshed["certificates"], refreshed["retiring_certificates"]) == (
-        [certificate_pem(rolling_idp.keys.cert_pem)], [certificate_pem(old.cert_pem)])
+        [certificate_pem(own_idp.keys.cert_pem)], [certificate_pem(old.cert_pem)])
     rolled = open_stored(refreshed, conn.config.secrets)
-    rolled.complete(form(build_response(old, spec_for(rolled, issuer=rolling_idp.entity_id))),
+    rolled.complete(form(build_response(old, spec_for(rolled, issuer=own_idp.entity_id))),
                     {"request_id": "_request-1"})
     assert rolled.updated_settings is None
-    rolled.complete(form(build_response(rolling_idp.keys, spec_for(rolled, issuer=rolling_idp.entity_id))),
+    rolled.complete(form(build_response(own_idp.keys, spec_for(rolled, issuer=own_idp.entity_id))),
                     {"request_id": "_request-1"})
     assert rolled.updated_settings["retiring_certificates"] == []
 
 
-def test_signature_failure_refreshes_metadata_and_retries(rolling_idp, sp_keys):
+def test_signature_failure_refreshes_metadata_and_retries(own_idp, sp_keys):
     """Rollover on a signature failure: the connector re-fetches metadata_url and the new key verifies."""
-    conn = connector(sp_keys, {"metadata_url": rolling_idp.metadata_url})
-    rolling_idp.trust_sp(conn.metadata())
-    rolling_idp.rotate_keys()
+    conn = connector(sp_keys, {"metadata_url": own_idp.metadata_url})
+    own_idp.trust_sp(conn.metadata())
+    own_idp.rotate_keys()
     with time_machine.travel(datetime.now(timezone.utc) + timedelta(minutes=6)):
         start = conn.begin("state-roll")
-        _, fields = rolling_idp.follow(start.url)
+        _, fields = own_idp.follow(start.url)
         identity = conn.complete(fields, start.saved)
     assert identity.subject == "pers-0001"
     assert (conn.updated_settings["certificates"], conn.updated_settings["retiring_certificates"]) == (
-        [certificate_pem(rolling_idp.keys.cert_pem)], [])
+        [certificate_pem(own_idp.keys.cert_pem)], [])
 
 
-def test_signature_failure_refetches_at_most_every_five_minutes(rolling_idp, sp_keys):
+def test_signature_failure_refetches_at_most_every_five_minutes(own_idp, sp_keys):
     """A burst of bad signatures must not make us hammer the IdP's metadata URL."""
-    conn = connector(sp_keys, {"metadata_url": rolling_idp.metadata_url})
-    rolling_idp.trust_sp(conn.metadata())
-    rolling_idp.rotate_keys()
-    fetched = rolling_idp.hits["metadata"]
+    conn = connector(sp_keys, {"metadata_url": own_idp.metadata_url})
+    own_idp.trust_sp(conn.metadata())
+    own_idp.rotate_keys()
+    fetched = own_idp.hits["metadata"]
     start = conn.begin("state-roll")
-    _, fields = rolling_idp.follow(start.url)
+    _, fields = own_idp.follow(start.url)
     with pytest.raises(FederationRefused) as refused:
         conn.complete(fields, start.saved)
-    assert (refused.value.reason, rolling_idp.hits["metadata"], conn.updated_settings) == (
+    assert (refused.value.reason, own_idp.hits["metadata"], conn.updated_settings) == (
         "signature_invalid", fetched, None)
 
 
-@pytest.fixture
-def other_idp():
-    """A second stand-in IdP (another entity ID, another signing key)."""
-    idp = SamlIdp()
-    idp.start()
-    yield idp
-    idp.stop()
-
-
-def test_switch_to_another_idp_drops_the_old_idps_certificates(standin, other_idp, sp_keys):
+def test_switch_to_another_idp_drops_the_old_idps_certificates(standin, own_idp, sp_keys):
     """Metadata 2.4.1.1 rollover is for one IdP: after metadata_url moves to another IdP (a PATCH saves the
     stored settings with the new URL over them), the old IdP's key signing an assertion with the new IdP's
     Issuer is refused; the new IdP's own answer verifies."""
     stored, secrets = KIND.validate({"metadata_url": standin.metadata_url}, {"sp_private_key": sp_keys.key_pem}, HTTP)
-    switched, secrets = KIND.validate({**stored, "metadata_url": other_idp.metadata_url}, secrets, HTTP)
-    assert (switched["entity_id"], switched["retiring_certificates"]) == (other_idp.entity_id, [])
+    switched, secrets = KIND.validate({**stored, "metadata_url": own_idp.metadata_url}, secrets, HTTP)
+    assert (switched["entity_id"], switched["retiring_certificates"]) == (own_idp.entity_id, [])
     conn = open_stored(switched, secrets)
-    forged = build_response(standin.keys, spec_for(conn, issuer=other_idp.entity_id))
+    forged = build_response(standin.keys, spec_for(conn, issuer=own_idp.entity_id))
     with pytest.raises(FederationRefused) as refused:
         conn.complete(form(forged), {"request_id": "_request-1"})
     assert refused.value.reason == "signature_invalid"
-    genuine = build_response(other_idp.keys, spec_for(conn, issuer=other_idp.entity_id))
+    genuine = build_response(own_idp.keys, spec_for(conn, issuer=own_idp.entity_id))
     assert conn.complete(form(genuine), {"request_id": "_request-1"}).subject == "user-0001"
 
 
-def test_refresh_naming_another_entity_keeps_no_retiring_certificate(standin, other_idp, sp_keys):
+def test_refresh_naming_another_entity_keeps_no_retiring_certificate(standin, own_idp, sp_keys):
     """A metadata refresh whose document now names another entity ID is no rollover: the previously trusted
     certificates are not kept as retiring."""
     stored, secrets = KIND.validate({"metadata_url": standin.metadata_url}, {"sp_private_key": sp_keys.key_pem}, HTTP)
-    refreshed = open_stored({**stored, "metadata_url": other_idp.metadata_url}, secrets).refresh_metadata()
+    refreshed = open_stored({**stored, "metadata_url": own_idp.metadata_url}, secrets).refresh_metadata()
     assert (refreshed["entity_id"], refreshed["certificates"], refreshed["retiring_certificates"]) == (
-        other_idp.entity_id, [certificate_pem(other_idp.keys.cert_pem)], [])
+        own_idp.entity_id, [certificate_pem(own_idp.keys.cert_pem)], [])
 
 
 def test_non_string_metadata_url_refused():
@@ -201,12 +182,12 @@ def test_non_string_metadata_url_refused():
     assert invalid({"metadata_url": 5}) == {"metadata_url": "must be a string"}
 
 
-def test_switch_to_an_idp_without_slo_forgets_the_old_idps_slo_url(standin, other_idp, sp_keys):
+def test_switch_to_an_idp_without_slo_forgets_the_old_idps_slo_url(standin, own_idp, sp_keys):
     """After moving to another IdP whose metadata names no SingleLogoutService, our LogoutRequests (NameID
     included) are never sent to the IdP the upstream switched away from: no SLO URL is kept."""
     stored, secrets = KIND.validate({"metadata_url": standin.metadata_url}, {"sp_private_key": sp_keys.key_pem}, HTTP)
     assert stored["slo_url"] == standin.slo_url
-    xml = requests.get(other_idp.metadata_url, timeout=5).text
+    xml = requests.get(own_idp.metadata_url, timeout=5).text
     without_slo = re.sub(r"<md:SingleLogoutService[^>]*/>", "", xml)
     switched, _ = KIND.validate({**stored, "metadata_url": None, "metadata_xml": without_slo}, secrets, HTTP)
-    assert (switched["entity_id"], switched["slo_url"]) == (other_idp.entity_id, None)
+    assert (switched["entity_id"], switched["slo_url"]) == (own_idp.entity_id, None)

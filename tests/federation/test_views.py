@@ -15,6 +15,7 @@ from idp.extensions import db
 from idp.federation.browser_binding import COOKIE_PATH, PLAIN_COOKIE, SECURE_COOKIE
 from idp.models import AuditEvent, FederatedIdentity, PendingLink, Session, Upstream, User
 from idp.services import upstreams
+from tests.federation.saml_support import own_idp  # noqa: F401 (fixture)
 from tests.federation.standins.oidc_provider import follow_authorize, running
 from tests.oidc.conftest import REDIRECT_URI, Flow, query_of
 from tests.web.helpers import csrf_from
@@ -372,55 +373,44 @@ def test_saml_logout_request_ends_the_named_session(app, client, saml_idp):
 
 # SAML: what the connector learns (metadata refreshed, rollover settled) is stored, answer accepted or not.
 
-@pytest.fixture
-def rolling_idp():
-    """A stand-in SAML IdP of this test's own, whose signing key the test rotates."""
-    from tests.federation.standins.saml_idp import SamlIdp
-
-    idp = SamlIdp()
-    idp.start()
-    yield idp
-    idp.stop()
-
-
 def stored_settings(app, upstream_id: str) -> dict:
     with app.app_context():
         return dict(db.session.get(Upstream, upstream_id).settings)
 
 
-def test_rollover_finished_at_the_acs_is_stored(app, client, rolling_idp):
+def test_rollover_finished_at_the_acs_is_stored(app, client, own_idp):
     """Metadata 2.4.1.1 rollover: a signature failure re-reads metadata_url, the new key verifies, the
     rollover settles, and the stored settings trust only the new certificate afterwards."""
     from idp.federation.saml_metadata import certificate_pem
 
-    upstream_id = add_saml_upstream(app, rolling_idp)
-    trust_our_sp(client, rolling_idp)
-    rolling_idp.rotate_keys()
+    upstream_id = add_saml_upstream(app, own_idp)
+    trust_our_sp(client, own_idp)
+    own_idp.rotate_keys()
     with time_machine.travel(datetime.now(timezone.utc) + timedelta(minutes=6)):
-        response = post_to_acs(client, rolling_idp.follow(start(client, "corp"))[1])
+        response = post_to_acs(client, own_idp.follow(start(client, "corp"))[1])
     assert (response.status_code, response.headers["Location"]) == (302, "/account")
     stored = stored_settings(app, upstream_id)
     assert (stored["certificates"], stored["retiring_certificates"]) == (
-        [certificate_pem(rolling_idp.keys.cert_pem)], [])
+        [certificate_pem(own_idp.keys.cert_pem)], [])
 
 
-def test_refresh_caused_by_a_refused_answer_is_stored(app, client, rolling_idp):
+def test_refresh_caused_by_a_refused_answer_is_stored(app, client, own_idp):
     """A refused answer (transient NameID, core 8.3.8, checked after the signature) rolls the request back,
     but what the connector learnt on the way is kept: the re-read metadata and the settled rollover."""
     from idp.federation.saml_metadata import certificate_pem
 
-    upstream_id = add_saml_upstream(app, rolling_idp)
-    trust_our_sp(client, rolling_idp)
-    rolling_idp.rotate_keys()
+    upstream_id = add_saml_upstream(app, own_idp)
+    trust_our_sp(client, own_idp)
+    own_idp.rotate_keys()
     with time_machine.travel(datetime.now(timezone.utc) + timedelta(minutes=6)):
-        rolling_idp.follow(start(client, "corp"))
-        request = rolling_idp.authn_requests[-1]
-        fields = rolling_idp.response_form(request["id"], request["relay_state"],
+        own_idp.follow(start(client, "corp"))
+        request = own_idp.authn_requests[-1]
+        fields = own_idp.response_form(request["id"], request["relay_state"],
                                            name_id_format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient")
-        fetched = rolling_idp.hits["metadata"]
+        fetched = own_idp.hits["metadata"]
         response = post_to_acs(client, fields)
-    assert (response.status_code, rolling_idp.hits["metadata"]) == (400, fetched + 1)
+    assert (response.status_code, own_idp.hits["metadata"]) == (400, fetched + 1)
     stored = stored_settings(app, upstream_id)
     assert (stored["certificates"], stored["retiring_certificates"]) == (
-        [certificate_pem(rolling_idp.keys.cert_pem)], [])
+        [certificate_pem(own_idp.keys.cert_pem)], [])
     assert failures(app, "subject_missing")

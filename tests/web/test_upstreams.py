@@ -3,20 +3,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import pytest
 
-from idp.services.seed import DEMO_CLIENT, seed_demo_data
-from idp.extensions import db
+from idp.services.seed import DEMO_CLIENT
 from tests.web.helpers import submit
 
 CALLBACK = DEMO_CLIENT["redirect_uris"][0]
-
-
-@pytest.fixture
-def demo(app):
-    with app.app_context():
-        seed_demo_data()
-        db.session.commit()
 
 
 def _pending_request(client, **extra) -> str:
@@ -46,7 +37,7 @@ def test_no_upstreams_means_no_buttons(client):
     assert "Continue with" not in client.get("/login").get_data(as_text=True)
 
 
-def test_upstream_buttons_carry_the_pending_request_id(client, factories, demo):
+def test_upstream_buttons_carry_the_pending_request_id(client, factories, demo_data):
     """During an authorization request each upstream link carries ?request=<id> to resume it."""
     factories.upstream(slug="github", kind="github", display_name="GitHub")
     request_id = _pending_request(client)
@@ -79,7 +70,7 @@ def test_an_enforcing_upstream_takes_its_addresses_even_with_a_password(client, 
     assert client.get_cookie("authy2_session") is None
 
 
-def test_idp_hint_on_the_authorization_request_goes_to_that_upstream(client, factories, demo):
+def test_idp_hint_on_the_authorization_request_goes_to_that_upstream(client, factories, demo_data):
     """`idp_hint=<slug>` sends the sign-in straight to that upstream, resuming the request after."""
     factories.upstream(slug="github", kind="github", display_name="GitHub")
     request_id = _pending_request(client, idp_hint="github")
@@ -88,7 +79,7 @@ def test_idp_hint_on_the_authorization_request_goes_to_that_upstream(client, fac
     assert response.headers["Location"] == f"/api/v1/auth/external/github/login?request={request_id}"
 
 
-def test_login_hint_of_an_upstreams_domain_goes_to_that_upstream(client, factories, demo):
+def test_login_hint_of_an_upstreams_domain_goes_to_that_upstream(client, factories, demo_data):
     """A `login_hint` address of an upstream's domain is home-realm discovery too (OIDC Core 3.1.2.1)."""
     factories.upstream(slug="acme-sso", kind="saml", email_domains=["acme-corp.com"])
     request_id = _pending_request(client, login_hint="carol@acme-corp.com")

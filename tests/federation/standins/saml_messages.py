@@ -131,7 +131,7 @@ def sign(document: str, keys: KeyPair, node: str, node_id: str) -> str:
             handle.write(keys.key_pem)
         with open(cert, "w") as handle:
             handle.write(keys.cert_pem)
-        return _run_xmlsec(["--sign", "--privkey-pem", f"{key},{cert}", f"--id-attr:ID", node,
+        return _run_xmlsec(["--sign", "--privkey-pem", f"{key},{cert}", "--id-attr:ID", node,
                             "--node-id", node_id], document)
 
 
