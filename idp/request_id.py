@@ -1,4 +1,4 @@
-"""The request id: taken from a well-formed incoming X-Request-ID, else a new uuid4; echoed back."""
+"""The request id: an incoming X-Request-ID when it is a UUID, else a new uuid4; echoed back."""
 from __future__ import annotations
 
 import re
@@ -6,13 +6,16 @@ import uuid
 
 from flask import g, has_request_context, request
 
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# The canonical 8-4-4-4-12 hexadecimal form (RFC 9562 section 4), in either case.
+UUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
 def assign_request_id() -> None:
-    """Take a well-formed incoming X-Request-ID (so a proxy's id runs through), else make a uuid4."""
+    """Take an incoming X-Request-ID that is a UUID (so a proxy's id runs through), lower-cased;
+    anything else is replaced by a fresh uuid4, so a client cannot put free text into our logs,
+    audit rows and error pages."""
     incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else str(uuid.uuid4())
+    g.request_id = incoming.lower() if UUID_PATTERN.fullmatch(incoming) else str(uuid.uuid4())
 
 
 def current_request_id() -> str | None:

@@ -13,12 +13,11 @@ ENVELOPE_VERSION = "1.0"
 
 
 def ok(data=None, message: str = "Success", code: int = 200, meta: dict | None = None) -> dict:
-    """A success body; pair it with a view's `@blp.response(code, envelope_of(Schema))`."""
-    body = {"version": ENVELOPE_VERSION, "success": True, "code": code, "message": message,
-            "request_id": current_request_id(), "data": data if data is not None else {}}
-    if meta is not None:
-        body["meta"] = meta
-    return body
+    """A success body, `meta` always present (`{}` when empty); pair it with a view's
+    `@blp.response(code, envelope_of(Schema))`."""
+    return {"version": ENVELOPE_VERSION, "success": True, "code": code, "message": message,
+            "request_id": current_request_id(), "data": data if data is not None else {},
+            "meta": meta if meta is not None else {}}
 
 
 def error_response(code: int, message: str, error_type: str, details: dict | None = None, headers: dict | None = None):
@@ -76,7 +75,7 @@ def _envelope_class(inner: type[ma.Schema], many: bool, meta: type[ma.Schema] | 
         "message": ma.fields.String(),
         "request_id": ma.fields.String(),
         "data": ma.fields.List(ma.fields.Nested(inner)) if many else ma.fields.Nested(inner),
+        "meta": ma.fields.Nested(meta or EmptySchema, metadata={"description": "Empty ({}) unless the operation "
+                                                                              "documents its members"}),
     }
-    if meta is not None:
-        fields["meta"] = ma.fields.Nested(meta)
     return type(name, (ma.Schema,), {**fields, "Meta": type("Meta", (), {"ordered": True})})

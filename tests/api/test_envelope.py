@@ -10,8 +10,10 @@ from sqlalchemy import func, select
 from idp.api.envelope import ok
 from idp.extensions import db
 from idp.models import ContactEnquiry, User
+from tests.api.envelope_assertions import assert_success
 
 CONTACT = "/api/v1/contact"
+REQUEST_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 GOOD = {"name": "Ada", "email": "ada@example.com", "type": "general", "message": "Hello"}
 ENVELOPE_KEYS = {"version", "success", "code", "message", "request_id", "error"}
 INTERNAL_TEXT = "database password hunter2 leaked at /srv/authy2/secret.py"
@@ -146,24 +148,60 @@ def test_uniqueness_clash_at_flush_is_409_and_rolled_back(boom_app):
 def test_uniqueness_clash_at_commit_is_409_with_headers(boom_app, factories):
     """A clash found only at commit still answers 409 with the request id and security headers."""
     factories.user(email="dupe@example.com")
-    response = boom_app.test_client().get("/api/v1/test-commit-conflict", headers={"X-Request-ID": "clash-1"})
+    response = boom_app.test_client().get("/api/v1/test-commit-conflict", headers={"X-Request-ID": REQUEST_ID})
     body = assert_envelope_error(response, 409, "CONFLICT")
-    assert body["request_id"] == "clash-1"
+    assert body["request_id"] == REQUEST_ID
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+# success envelopes ------------------------------------------------------------------------------
+
+def test_success_without_meta_carries_an_empty_meta(client, factories):
+    """A success answer with nothing to say in meta still carries `"meta": {}` (the seed's envelope)."""
+    factories.user(email="meta@example.com", password="Meta-Pass-123!")
+    login = client.post("/api/v1/auth/login", json={"email": "meta@example.com", "password": "Meta-Pass-123!"})
+    assert assert_success(login)["meta"] == {}
+    assert assert_success(client.get("/api/health"))["meta"] == {}
+
+
+def test_success_with_meta_keeps_its_members(client, factories):
+    """A list answer keeps its documented meta (count)."""
+    factories.user(email="meta@example.com", password="Meta-Pass-123!")
+    token = client.post("/api/v1/auth/login", json={"email": "meta@example.com", "password": "Meta-Pass-123!"}
+                        ).get_json()["data"]["token"]
+    sessions = client.get("/api/v1/auth/sessions", headers={"Authorization": f"Bearer {token}"})
+    assert assert_success(sessions)["meta"] == {"count": 1}
+
+
+def test_every_success_envelope_documents_meta(client):
+    """Every success envelope schema in the OpenAPI document has a `meta` property."""
+    schemas = client.get("/api/openapi.json").get_json()["components"]["schemas"]
+    envelopes = {name: schema for name, schema in schemas.items()
+                 if name.endswith("Envelope") and name != "ErrorEnvelope"}
+    assert envelopes and all("meta" in schema["properties"] for schema in envelopes.values())
 
 
 # request ids ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("incoming", ["abc-123", "req.42:7_x", "a" * 64, str(uuid.uuid4())])
-def test_well_formed_request_id_is_kept(client, incoming):
-    """A well-formed X-Request-ID is reused in the body and echoed in the header."""
+@pytest.mark.parametrize("incoming", [REQUEST_ID, str(uuid.uuid4()), str(uuid.uuid1())])
+def test_uuid_request_id_is_kept(client, incoming):
+    """An X-Request-ID that is a UUID is reused in the body and echoed in the header."""
     response = client.get("/api/health", headers={"X-Request-ID": incoming})
     assert response.headers["X-Request-ID"] == incoming == response.get_json()["request_id"]
 
 
-@pytest.mark.parametrize("incoming", ["a" * 65, "has space", "<script>alert(1)</script>", "semi;colon", "ünï", ""])
-def test_malformed_or_overlong_request_id_is_replaced(client, incoming):
-    """A malformed or overlong X-Request-ID is replaced by a fresh uuid4."""
+def test_upper_case_uuid_request_id_is_lower_cased(client):
+    """A UUID in upper case is the same id: it comes back in its canonical lower-case form."""
+    response = client.get("/api/health", headers={"X-Request-ID": REQUEST_ID.upper()})
+    assert response.headers["X-Request-ID"] == REQUEST_ID == response.get_json()["request_id"]
+
+
+@pytest.mark.parametrize("incoming", [f"{REQUEST_ID}-extra", f"x{REQUEST_ID}", "abc-123",
+                                      REQUEST_ID.replace("-", ""), "{" + REQUEST_ID + "}",
+                                      "urn:uuid:" + REQUEST_ID, "a" * 65, "has space",
+                                      "<script>alert(1)</script>", "semi;colon", "ünï", ""])
+def test_request_id_that_is_not_a_uuid_is_replaced(client, incoming):
+    """Any X-Request-ID that is not a canonical UUID (even one with a UUID inside) is replaced by a uuid4."""
     response = client.get("/api/v1/nope", headers={"X-Request-ID": incoming})
     issued = response.headers["X-Request-ID"]
     assert issued != incoming and uuid.UUID(issued).version == 4

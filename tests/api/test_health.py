@@ -22,11 +22,12 @@ def test_health_reports_database_and_version(client):
 
 def test_unknown_api_path_is_enveloped_404(client):
     """An unknown /api path answers 404 in the envelope, not an HTML page."""
-    response = client.get("/api/v1/nope", headers={"X-Request-ID": "abc-123"})
+    request_id = "5b0bd1c4-6f0e-4f43-9d39-7c5d1b0e2a11"
+    response = client.get("/api/v1/nope", headers={"X-Request-ID": request_id})
     body = response.get_json()
     assert response.status_code == 404
     assert body["success"] is False and body["error"]["type"] == "NOT_FOUND"
-    assert body["request_id"] == "abc-123" == response.headers["X-Request-ID"]
+    assert body["request_id"] == request_id == response.headers["X-Request-ID"]
 
 
 def test_unreachable_database_is_503_without_internals(make_app):
