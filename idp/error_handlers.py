@@ -5,14 +5,25 @@ envelope on /api, the OAuth endpoints RFC 6749 JSON), so this module depends on 
 """
 from __future__ import annotations
 
+import sqlite3
 from typing import Callable
 
 from flask import Flask, current_app, render_template, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from idp.errors import AppError, Conflict
+from idp.errors import AppError, Conflict, DatabaseUnavailable, ServiceUnavailable
 from idp.request_id import current_request_id
+
+try:
+    from psycopg import OperationalError as PsycopgOperationalError
+except ImportError:  # the embedded default (SQLite) runs without the PostgreSQL driver
+    PsycopgOperationalError = sqlite3.OperationalError
+
+# Driver errors that escape SQLAlchemy's wrapping (raw connections): the server is unreachable or
+# went away, or SQLite's file is locked or cannot be opened.
+DRIVER_UNAVAILABLE_ERRORS = (sqlite3.OperationalError, PsycopgOperationalError)
 
 HTTP_ERROR_TYPES = {
     400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
@@ -21,9 +32,28 @@ HTTP_ERROR_TYPES = {
 }
 
 
+def is_database_unavailable(error: BaseException) -> bool:
+    """True for a lost, refused or timed-out database connection (SQLAlchemy or driver error)."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, OperationalError)
+    return isinstance(error, (DisconnectionError, PoolTimeout, *DRIVER_UNAVAILABLE_ERRORS))
+
+
+def database_unavailable(error: BaseException) -> DatabaseUnavailable:
+    """The 503 for a database failure; the log detail is the driver's first line, never the SQL or
+    its parameters (SQLAlchemy's own message carries both)."""
+    cause = getattr(error, "orig", None) or error
+    first_line = (str(cause).strip().splitlines() or [""])[0][:200]
+    return DatabaseUnavailable(detail=f"database unavailable: {type(cause).__name__}: {first_line}")
+
+
 def _as_app_error(error: Exception) -> AppError:
+    if isinstance(error, InternalServerError) and error.original_exception is not None:
+        error = error.original_exception  # an exception Flask caught outside the view (an after_request hook)
     if isinstance(error, AppError):
         return error
+    if is_database_unavailable(error):
+        return database_unavailable(error)
     if isinstance(error, IntegrityError):
         # A uniqueness race lost at flush time: the client's request clashes with data, not a bug.
         return Conflict("The request conflicts with existing data.",
@@ -98,7 +128,11 @@ def render_error(error: AppError):
 
 def handle_error(error: Exception):
     app_error = _as_app_error(error)
-    if app_error.code >= 500:
+    if isinstance(app_error, ServiceUnavailable):
+        # Expected while a dependency is down: a warning naming the cause, no traceback.
+        current_app.logger.warning("%s (request_id=%s): %s", app_error.type, current_request_id(),
+                                   app_error.detail or app_error.message)
+    elif app_error.code >= 500:
         original = getattr(error, "original_exception", None) or error
         current_app.logger.error("unhandled error (request_id=%s)", current_request_id(),
                                  exc_info=(type(original), original, original.__traceback__))

@@ -77,6 +77,18 @@ class ServiceUnavailable(AppError):
     message = "The service is temporarily unavailable."
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database refused or dropped the connection. The pool discards the broken connection, so
+    the next request gets a fresh one: a client may retry after RETRY_AFTER_SECONDS."""
+
+    RETRY_AFTER_SECONDS = 1
+    message = "The service is temporarily unavailable; try again in a moment."
+
+    def __init__(self, message: str | None = None, **kwargs):
+        kwargs["headers"] = {"Retry-After": str(self.RETRY_AFTER_SECONDS), **(kwargs.get("headers") or {})}
+        super().__init__(message, **kwargs)
+
+
 class UnsupportedMediaType(AppError):
     code = 415
     type = "UNSUPPORTED_MEDIA_TYPE"

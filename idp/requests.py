@@ -1,13 +1,18 @@
-"""Per-request plumbing: the request id hooks, and one commit or rollback per request."""
+"""Per-request plumbing: the request id hooks, bounded JSON bodies, and one commit or rollback per
+request (a lost database connection answers 503, like any other database failure)."""
 from __future__ import annotations
 
-from flask import Flask
+import math
+
+from flask import Flask, Request
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
+from werkzeug.exceptions import BadRequest
 
-from idp.error_handlers import render_error
+from idp.error_handlers import handle_error, is_database_unavailable, render_error
 from idp.errors import Conflict
 from idp.extensions import db
 from idp.request_id import assign_request_id, echo_request_id
@@ -39,14 +44,7 @@ def finish_transaction(response):
     commit: there is nothing to write, and app-context teardown closes the session either way.
     """
     if response.status_code >= 400:
-        if db.session.registry.has():
-            db.session.info.pop(BEGAN, None)
-            db.session.rollback()
-        failures = audit.pending_failures()
-        if failures:
-            db.session.add_all(failures)
-            db.session.commit()
-        return response
+        return _finish_failed(response)
     if not has_pending_work():
         return response
     try:
@@ -55,7 +53,103 @@ def finish_transaction(response):
         db.session.rollback()
         # The replacement response was not seen by the header hooks that already ran.
         return apply_security_headers(render_error(Conflict("The request conflicts with existing data.")))
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        return _database_unavailable(exc)
     return response
+
+
+def _finish_failed(response):
+    """Roll the request back, then write the failure audits it recorded (they outlive the rollback)."""
+    if db.session.registry.has():
+        db.session.info.pop(BEGAN, None)
+        db.session.rollback()
+    failures = audit.pending_failures()
+    if not failures:
+        return response
+    try:
+        db.session.add_all(failures)
+        db.session.commit()
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        return response if response.status_code == 503 else _database_unavailable(exc)
+    return response
+
+
+def _database_unavailable(exc: Exception):
+    """The 503 for a commit the database failed: the session is rolled back (SQLAlchemy has already
+    invalidated a dead connection, so the pool hands the next request a fresh one)."""
+    db.session.rollback()
+    return apply_security_headers(handle_error(exc))
+
+
+# Deeper nesting is refused before any code walks a document recursively (Python's json module and
+# marshmallow recurse, and 50,000 levels exhaust the interpreter's stack); a longer number is no id,
+# count or timestamp, and past 4,300 digits Python refuses to convert it at all.
+MAX_JSON_DEPTH = 64
+MAX_JSON_NUMBER_LENGTH = 100
+
+
+class UnacceptableJSON(ValueError):
+    """JSON that parses but that this service refuses; the message is safe to show the client."""
+
+
+def _bounded_number(kind: type):
+    def parse(text: str):
+        if len(text) > MAX_JSON_NUMBER_LENGTH:
+            raise UnacceptableJSON(f"a number has more than {MAX_JSON_NUMBER_LENGTH} characters")
+        value = kind(text)
+        if not math.isfinite(value):  # 1e400 overflows to infinity, which JSON cannot carry back
+            raise UnacceptableJSON("a number is out of range")
+        return value
+    return parse
+
+
+def _refuse_constant(name: str):
+    raise UnacceptableJSON(f"{name} is not a JSON value (RFC 8259 section 6)")
+
+
+def json_depth_exceeds(document, limit: int) -> bool:
+    """True when arrays and objects nest deeper than `limit` (an iterative walk: no recursion)."""
+    pending = [(document, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, (dict, list)):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing (as ValueError, which werkzeug turns into a 400) documents nested deeper
+    than MAX_JSON_DEPTH, numbers longer than MAX_JSON_NUMBER_LENGTH and NaN/Infinity, for every
+    reader of `request.get_json()`: the API, the OAuth registration endpoint, the rate-limit keys."""
+
+    def loads(self, s, **kwargs):
+        kwargs.setdefault("parse_int", _bounded_number(int))
+        kwargs.setdefault("parse_float", _bounded_number(float))
+        kwargs.setdefault("parse_constant", _refuse_constant)
+        try:
+            document = super().loads(s, **kwargs)
+        except RecursionError:
+            raise UnacceptableJSON(f"it nests deeper than {MAX_JSON_DEPTH} levels") from None
+        if json_depth_exceeds(document, MAX_JSON_DEPTH):
+            raise UnacceptableJSON(f"it nests deeper than {MAX_JSON_DEPTH} levels")
+        return document
+
+
+class BoundedRequest(Request):
+    """Flask's request; a JSON body the provider refused is a 400 saying why, on every surface."""
+
+    def on_json_loading_failed(self, e: ValueError | None):
+        if e is None:  # not application/json: werkzeug's 415
+            return super().on_json_loading_failed(e)
+        reason = f": {e}" if isinstance(e, UnacceptableJSON) else ""
+        raise BadRequest(f"The request body is not valid JSON{reason}.")
 
 
 class SessionCookieInterface(SecureCookieSessionInterface):
@@ -73,6 +167,8 @@ class SessionCookieInterface(SecureCookieSessionInterface):
 
 
 def setup_requests(app: Flask) -> None:
+    app.json = BoundedJSONProvider(app)
+    app.request_class = BoundedRequest
     app.session_interface = SessionCookieInterface()
     if not event.contains(OrmSession, "after_begin", _mark_began):
         event.listen(OrmSession, "after_begin", _mark_began)

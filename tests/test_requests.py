@@ -93,3 +93,59 @@ def test_session_serializer_is_rebuilt_when_the_secret_key_changes(plumbed):
     assert second is not first
     with pytest.raises(Exception):
         second.loads(old_cookie)
+
+
+# JSON bodies: bounded depth and number length on every reader ---------------------------------
+
+DEEP_ARRAY = "[" * 50_000 + "]" * 50_000
+DEEP_IN_OBJECT = '{"email": "ada@example.com", "password": ' + "[" * 50_000 + "]" * 50_000 + "}"
+LONG_INTEGER = '{"email": "ada@example.com", "password": ' + "7" * 5_000 + ', "name": "Ada"}'
+REFUSED_BODIES = {
+    "50,000-deep array": (DEEP_ARRAY, "it nests deeper than 64 levels"),
+    "50,000-deep member": (DEEP_IN_OBJECT, "it nests deeper than 64 levels"),
+    "5,000-digit integer": (LONG_INTEGER, "a number has more than 100 characters"),
+    "5,000-digit email": ('{"email": ' + "1" * 5_000 + ', "password": "x"}', "a number has more than 100 characters"),
+    "overflowing float": ('{"email": 1e400, "password": "x"}', "a number is out of range"),
+    "NaN": ('{"email": NaN, "password": "x"}', "NaN is not a JSON value (RFC 8259 section 6)"),
+}
+
+
+def _nested(depth: int) -> str:
+    return '{"email": "ada@example.com", "password": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/auth/register"])
+@pytest.mark.parametrize("raw, reason", REFUSED_BODIES.values(), ids=REFUSED_BODIES.keys())
+def test_unacceptable_json_on_the_api_is_a_400_envelope(client, path, raw, reason):
+    """RFC 8259 9 lets a parser limit nesting and number size: past ours the API answers 400 BAD_REQUEST
+    in the envelope, saying why, never a 500."""
+    response = client.post(path, data=raw, content_type="application/json")
+    body = response.get_json()
+    assert response.status_code == 400, body
+    assert body["success"] is False and body["error"]["type"] == "BAD_REQUEST"
+    assert body["message"] == f"The request body is not valid JSON: {reason}."
+    assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_json_nested_to_the_limit_reaches_validation(client):
+    """64 levels are parsed and validated (422 on the field); 65 are refused as JSON (400)."""
+    at_limit = client.post("/api/v1/auth/login", data=_nested(64), content_type="application/json")
+    assert at_limit.status_code == 422 and "password" in at_limit.get_json()["error"]["details"]
+    past_limit = client.post("/api/v1/auth/login", data=_nested(65), content_type="application/json")
+    assert past_limit.status_code == 400 and past_limit.get_json()["error"]["type"] == "BAD_REQUEST"
+
+
+@pytest.fixture
+def initial_token(app):
+    return app.test_cli_runner().invoke(args=["clients", "initial-token"]).output.strip()
+
+
+@pytest.mark.parametrize("raw, reason", [REFUSED_BODIES["50,000-deep array"], REFUSED_BODIES["5,000-digit integer"]],
+                         ids=["50,000-deep", "5,000-digit"])
+def test_unacceptable_json_on_dynamic_registration_is_invalid_request(client, initial_token, raw, reason):
+    """RFC 7591 3 takes a JSON body: past the limits it is a 400 invalid_request (RFC 6749 5.2), not a 500."""
+    response = client.post("/oauth2/register", data=raw, content_type="application/json",
+                           headers={"Authorization": f"Bearer {initial_token}"})
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "invalid_request",
+                                   "error_description": f"The request body is not valid JSON: {reason}."}

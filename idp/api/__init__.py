@@ -5,6 +5,7 @@ import http
 
 from flask import Flask, request
 from flask_smorest import Api
+from werkzeug.exceptions import BadRequest as HTTPBadRequest
 
 from idp.api.envelope import ErrorEnvelopeSchema, render_api_error
 from idp.error_handlers import register_renderer
@@ -91,9 +92,21 @@ def require_json_body() -> None:
         return
     if not request.is_json:
         raise UnsupportedMediaType(details={"content_type": request.mimetype})
-    if _has_lone_surrogate(request.get_json(silent=True)):
+    if _has_lone_surrogate(_parsed_body()):
         raise BadRequest("The request body is not valid JSON: a string holds an unpaired UTF-16 surrogate.",
                          details={"_body": ["Strings must be valid Unicode (RFC 8259 section 8.2)."]})
+
+
+def _parsed_body():
+    """The body parsed by the app's bounded JSON provider (depth, number length; idp.requests) and
+    cached on the request. Any refusal is a 400 here, before webargs parses the bytes again with the standard
+    library (which would raise RecursionError or Python's integer-length ValueError as a 500)."""
+    if not request.get_data(cache=True):
+        return None  # an empty chunked body: missing fields are the schema's to name
+    try:
+        return request.get_json()
+    except HTTPBadRequest as exc:  # idp.requests.BoundedRequest says why in the description
+        raise BadRequest(exc.description, details={"_body": ["Invalid JSON body."]}) from None
 
 
 def _has_lone_surrogate(node) -> bool:

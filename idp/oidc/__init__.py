@@ -14,8 +14,12 @@ JSON_ERROR_PREFIXES = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", 
 
 
 def render_oauth_error(error: AppError):
-    """RFC 6749 5.2 JSON for failures that reach OAuth endpoints outside Authlib (405, 413, 500...)."""
-    code = "server_error" if error.code >= 500 else "invalid_request"
+    """RFC 6749 5.2 JSON for failures that reach OAuth endpoints outside Authlib (405, 413, 500...).
+
+    A 503 (the database is unreachable) is `temporarily_unavailable`, the code RFC 6749 4.1.2.1 names
+    for an overloaded or maintained server, with the same status and Retry-After on every endpoint.
+    """
+    code = {503: "temporarily_unavailable"}.get(error.code, "server_error" if error.code >= 500 else "invalid_request")
     response = jsonify({"error": code, "error_description": error.message})
     response.status_code = error.code
     response.headers["Cache-Control"] = "no-store"

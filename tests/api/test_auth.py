@@ -100,6 +100,29 @@ def test_register_bad_fields_are_422_naming_the_field(app, client, field, value)
     assert user_count(app) == 0
 
 
+def test_register_names_every_invalid_field_at_once(app, client):
+    """A bad email, a missing name and a policy-failing password are all named in one 422."""
+    body = assert_error(client.post(REGISTER, json={"email": "not-an-email", "password": "short"}), 422,
+                        "VALIDATION_ERROR")
+    assert set(body["error"]["details"]) == {"email", "name", "password"}
+    assert "@-sign" in body["error"]["details"]["email"][0]
+    assert any("at least 8" in reason for reason in body["error"]["details"]["password"])
+    assert user_count(app) == 0
+
+
+def test_register_blank_name_and_bad_email_are_named_together(client):
+    """A name of spaces is as invalid as none, and is named beside the bad email."""
+    body = assert_error(client.post(REGISTER, json={**GOOD, "email": "a@", "name": "   "}), 422, "VALIDATION_ERROR")
+    assert set(body["error"]["details"]) == {"email", "name"}
+
+
+def test_register_password_equal_to_the_name_is_refused_by_the_schema(client):
+    """The policy sees the other fields: a password equal to the name is named under password."""
+    body = assert_error(client.post(REGISTER, json={**GOOD, "name": "Correct Horse", "password": "correct horse"}),
+                        422, "VALIDATION_ERROR")
+    assert set(body["error"]["details"]) == {"password"}
+
+
 def test_register_unknown_or_privileged_field_is_refused(app, client):
     """is_admin in the body is a 422 naming it; no account is created."""
     body = assert_error(client.post(REGISTER, json={**GOOD, "is_admin": True}), 422, "VALIDATION_ERROR")

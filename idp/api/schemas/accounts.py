@@ -9,8 +9,11 @@ import marshmallow as ma
 from flask import g
 from marshmallow import validate
 
+from idp.errors import ValidationError as AppValidationError
 from idp.security.passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 from idp.security.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
+from idp.security.passwords import password_problems
+from idp.services import accounts
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 BCP47_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
@@ -63,13 +66,38 @@ def _password(**kwargs) -> ma.fields.String:
 
 # Requests -------------------------------------------------------------------------------------
 
+def _valid_new_email(value: str) -> None:
+    """The account service's own verdict (email-validator), here so it comes with every other field's."""
+    try:
+        accounts.normalise_email(value)
+    except AppValidationError as exc:
+        raise ma.ValidationError(exc.details.get("email") or [exc.message]) from None
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ma.ValidationError("Must not be blank.")
+
+
 class RegisterSchema(ma.Schema):
-    email = PlainText(required=True, validate=validate.Length(min=3, max=254),
+    """Every field is checked as the account service will, so one answer names every invalid field."""
+
+    email = PlainText(required=True, validate=[validate.Length(min=3, max=254), _valid_new_email],
                       metadata={"description": "Lower-cased and validated; at most 254 characters", "format": "email"})
     password = _password(metadata={"description": "8 to 256 characters; not a common password, "
                                                   "not the email or name. Policy errors: error.details.password",
                                    **NEW_PASSWORD_LENGTH})
-    name = PlainText(required=True, validate=validate.Length(min=1, max=200))
+    name = PlainText(required=True, validate=[validate.Length(min=1, max=200), _not_blank])
+
+    @ma.validates_schema(skip_on_field_errors=False)
+    def check_password_policy(self, data: dict, **kwargs) -> None:
+        """The password policy, even when other fields failed (it is told only the valid ones)."""
+        if not isinstance(data.get("password"), str):
+            return
+        problems = password_problems(data["password"], email=accounts.canonical_email(data.get("email", "")),
+                                     name=data.get("name", "").strip())
+        if problems:
+            raise ma.ValidationError(problems, field_name="password")
 
 
 class LoginSchema(ma.Schema):
