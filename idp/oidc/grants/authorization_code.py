@@ -79,8 +79,11 @@ def revoke_after_replay(grant_id: str, client_id: str) -> None:
     """
     db.session.rollback()
     count = token_records.revoke_grant(grant_id)
-    audit.record("oauth.code_replay", target_type="client", target_id=client_id,
-                 details={"grant_id": grant_id, "tokens_revoked": count})
+    # A refusal and a security alert (a stolen or leaked code): a failure row, which finish_transaction
+    # writes after the 400's rollback.
+    audit.record_failure("oauth.code_replay", target_type="client", target_id=client_id,
+                         details={"reason": "code_replay", "alert": True, "grant_id": grant_id,
+                                  "tokens_revoked": count})
     db.session.commit()
     current_app.logger.warning("authorization code replay for client %s: %d token(s) revoked", client_id, count)
 

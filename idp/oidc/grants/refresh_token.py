@@ -57,7 +57,10 @@ def revoke_family_after_reuse(row: RefreshToken) -> None:
     db.session.rollback()
     # Refresh tokens only descend from authorization codes, so grant_id names their family.
     count = token_records.revoke_grant(grant_id) if grant_id else 0
-    audit.record("oauth.refresh_reuse", actor_user_id=user_id, target_type="client", target_id=client_id,
-                 details={"grant_id": grant_id, "tokens_revoked": count})
+    # A refusal and a security alert (a stolen refresh token): a failure row, which finish_transaction
+    # writes after the 400's rollback.
+    audit.record_failure("oauth.refresh_reuse", actor_user_id=user_id, target_type="client", target_id=client_id,
+                         details={"reason": "refresh_reuse", "alert": True, "grant_id": grant_id,
+                                  "tokens_revoked": count})
     db.session.commit()
     current_app.logger.warning("refresh token reuse (grant %s): family revoked", grant_id)

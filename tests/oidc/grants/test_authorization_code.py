@@ -86,7 +86,9 @@ def test_code_replay_fails_and_revokes_issued_tokens(flow, user, client, app):
     assert userinfo.status_code == 401
     assert flow.refresh(first["refresh_token"]).get_json()["error"] == "invalid_grant"
     with app.app_context():
-        assert AuditEvent.query.filter_by(action="oauth.code_replay").count() == 1
+        [event] = AuditEvent.query.filter_by(action="oauth.code_replay").all()
+        assert event.outcome == "failure" and event.details["alert"] is True
+        assert event.details["tokens_revoked"] >= 2 and event.target_id == flow.rp.client_id
 
 
 def test_code_redeemed_after_logout_is_refused(flow, user, app):

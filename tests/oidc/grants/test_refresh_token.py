@@ -46,7 +46,9 @@ def test_reuse_of_rotated_token_revokes_whole_family(flow, user, client, app):
     assert flow.refresh(second["refresh_token"]).get_json()["error"] == "invalid_grant"
     assert client.get("/oauth2/userinfo", headers=bearer(second["access_token"])).status_code == 401
     with app.app_context():
-        assert AuditEvent.query.filter_by(action="oauth.refresh_reuse").count() == 1
+        [event] = AuditEvent.query.filter_by(action="oauth.refresh_reuse").all()
+        assert event.outcome == "failure" and event.details["alert"] is True
+        assert event.details["tokens_revoked"] >= 2 and event.actor_user_id == user.id
 
 
 def test_other_families_survive_a_reuse(flow, user):
