@@ -130,6 +130,8 @@ def load_settings(overrides: dict | None = None) -> Settings:
         "RATELIMIT_CONTACT": _env("RATELIMIT_CONTACT", "5 per hour"),
         # Registration limit per client IP.
         "RATELIMIT_REGISTER": _env("RATELIMIT_REGISTER", "10 per hour"),
+        # Per client IP: authorization requests that must wait for sign-in or consent (each stores a pending row).
+        "RATELIMIT_AUTHORIZE_PENDING": _env("RATELIMIT_AUTHORIZE_PENDING", "60 per minute"),
         # Largest request body accepted, bytes.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024, problems),
         # Outgoing mail.

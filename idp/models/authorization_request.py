@@ -21,7 +21,8 @@ class AuthorizationRequest(db.Model):
     # Opaque random id (not a uuid): it is the only thing the login page receives.
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     oauth_client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"), nullable=False, index=True)
-    # The validated request parameters (request object merged in), replayed on resume.
+    # The validated parameters this server reads (request object merged in), each within its limit
+    # (idp.oidc.authorization_bounds: unknown parameters are never kept), replayed on resume.
     params: Mapped[dict] = mapped_column(JSON, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)

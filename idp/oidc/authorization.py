@@ -1,23 +1,28 @@
 """The authorization endpoint's flow: validate, then sign in, consent, and issue the code.
 
 A request that needs the user is stored server-side under an opaque id (services.authorization_
-requests); the hosted pages send the browser back to `oidc.resume` with only that id.
+requests): only the parameters this server reads, each within its limit (authorization_bounds), and
+no more rows per client address than RATELIMIT_AUTHORIZE_PENDING. The hosted pages send the browser
+back to `oidc.resume` with only that id.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Request
+from authlib.oauth2.rfc6749 import AccessDeniedError
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import Response, current_app, request, url_for
 from werkzeug.routing import BuildError
 
+from idp.errors import RateLimited
 from idp.models import Session, utcnow
+from idp.oidc.authorization_bounds import check_echoed_parameters, kept_parameters
 from idp.oidc.authorization_checks import essential_acr_values, id_token_hint_subject, requested_subject
 from idp.oidc.request_objects import resolve_request_object
 from idp.oidc.oauth_requests import StoredAuthorizationRequest
-from idp.oidc.responses import as_flask_response, error_response, redirect_to
+from idp.oidc.responses import as_flask_response, error_page, error_response, redirect_to
+from idp.security.client_ip import client_ip
 from idp.services import audit
 from idp.services import authorization_requests as pending_requests
 from idp.services.browser_sessions import current_browser_session
@@ -43,16 +48,12 @@ def _server():
     return current_app.extensions["oidc"]["server"]
 
 
-def _params(oauth_request: OAuth2Request) -> dict:
-    data = oauth_request.payload.data
-    return data.to_dict() if hasattr(data, "to_dict") else dict(data)
-
-
 def begin_authorization() -> Response:
     """OIDC Core 3.1.2: validate a fresh authorization request and carry it as far as it can go."""
     server = _server()
     oauth_request = server.create_oauth2_request(request)
     try:
+        check_echoed_parameters(oauth_request.payload.data)
         resolve_request_object(oauth_request, server.query_client(oauth_request.payload.client_id))
         grant = server.get_consent_grant(oauth_request)
     except OAuth2Error as error:
@@ -129,9 +130,24 @@ def proceed(grant, created_at: datetime, pending_id: str | None) -> Response:
     if step == ISSUE:
         return issue_code(grant, session)
     if pending_id is None:
-        params = {**_params(grant.request), "scope": grant.request.scope or ""}
-        pending_id = pending_requests.create_pending(grant.client, params).id
+        try:
+            pending_id = store_pending(grant)
+        except RateLimited as refusal:
+            return too_many_pending(refusal)
     return redirect_to(interaction_url(step, pending_id))
+
+
+def store_pending(grant) -> str:
+    """Keep the request's own parameters (its granted scope in place of the asked one) under a new id."""
+    params = {**kept_parameters(grant.request.payload.data), "scope": grant.request.scope or ""}
+    return pending_requests.create_pending(grant.client, params, address=client_ip()).id
+
+
+def too_many_pending(refusal: RateLimited) -> Response:
+    """An HTML 429 with Retry-After: the relying party cannot help, so the browser is not redirected."""
+    response = error_page("temporarily_unavailable", refusal.message, status=429)
+    response.headers.update(refusal.headers)
+    return response
 
 
 def issue_code(grant, session: Session) -> Response:

@@ -7,6 +7,7 @@ from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from idp.oidc.authorization_bounds import check_parameter_lengths, check_stored_size
 from idp.oidc.claims import parse_claims_parameter
 from idp.oidc.responses import RESPONSE_MODES
 
@@ -30,9 +31,6 @@ def check_prompt(data: dict) -> None:
 
 
 MAX_AGE_LIMIT = 10 * 365 * 86400
-# Stored values have column limits; longer input is refused, never truncated.
-LENGTH_LIMITS = {"nonce": 500, "state": 2000, "login_hint": 254, "ui_locales": 200, "claims_locales": 200,
-                 "acr_values": 500, "claims": 4000}
 
 
 def check_max_age(data: dict) -> None:
@@ -40,13 +38,6 @@ def check_max_age(data: dict) -> None:
     raw = str(data.get("max_age", "0"))
     if not raw.isdigit() or int(raw) > MAX_AGE_LIMIT:
         raise InvalidRequestError("'max_age' must be a non-negative integer of seconds.")
-
-
-def check_lengths(data: dict) -> None:
-    """Refuse values longer than can be stored with the code."""
-    for name, limit in LENGTH_LIMITS.items():
-        if len(str(data.get(name) or "")) > limit:
-            raise InvalidRequestError(f"'{name}' is too long.")
 
 
 def check_claims_parameter(data: dict) -> None:
@@ -92,7 +83,8 @@ def id_token_hint_subject(data: dict) -> str | None:
     return claims["sub"]
 
 
-CHECKS = (check_lengths, check_response_mode, check_prompt, check_max_age, check_claims_parameter, id_token_hint_subject)
+CHECKS = (check_parameter_lengths, check_stored_size, check_response_mode, check_prompt, check_max_age,
+          check_claims_parameter, id_token_hint_subject)
 
 
 class AuthorizationChecks:

@@ -15,6 +15,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from idp.models import OAuthClient, utcnow
+from idp.oidc.authorization_bounds import REQUEST_OBJECT_LIMIT, check_echoed_parameters
 from idp.oidc.client_auth import fetch_client_jwks
 from idp.oidc.oauth_requests import replace_payload
 
@@ -90,6 +91,8 @@ def resolve_request_object(request: OAuth2Request, client: OAuthClient | None) -
             return
         if client is None:
             raise InvalidRequestError("Unknown client.")
+        if len(raw) > REQUEST_OBJECT_LIMIT:
+            raise InvalidRequestObjectError("The request object is too long.")
         claims = _verified_claims(raw, client)
         _check_claims(claims, request, client, signed=not raw.endswith("."))
     except InvalidRequestError as error:
@@ -101,4 +104,5 @@ def resolve_request_object(request: OAuth2Request, client: OAuthClient | None) -
         raise
     merged = {k: v for k, v in data.items() if k != "request"}
     merged.update({k: _as_parameter(v) for k, v in claims.items() if k not in ("iss", "aud", "exp", "iat", "nbf", "jti")})
+    check_echoed_parameters(merged)  # its members are bounded as the query's are
     replace_payload(request, merged)

@@ -1,20 +1,26 @@
 """Pending authorization requests: stored while the user signs in and consents, resumed by id.
 
 The login and consent pages know only the opaque id; `get_pending` gives them what they may show.
+Creation is counted per client address (RATELIMIT_AUTHORIZE_PENDING): only requests that must wait for
+the user make a row, so a relying party's requests answered at once from an SSO session never count.
 """
 from __future__ import annotations
 
 import json
+import math
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from limits import parse_many
 
-from idp.errors import NotFound
+from idp.errors import NotFound, RateLimited
 from idp.extensions import db
 from idp.models import AuthorizationRequest, OAuthClient, utcnow
 from idp.security.request_hygiene import has_control_character
 from idp.security.secrets import new_token
+from idp.services.cache import get_counters
 
 
 @dataclass
@@ -49,8 +55,28 @@ def _view(row: AuthorizationRequest) -> PendingAuthorization:
         denied=row.denied_at is not None, params=dict(params))
 
 
-def create_pending(client: OAuthClient, params: dict) -> PendingAuthorization:
-    """Store validated request parameters under a fresh opaque id."""
+def count_creation(address: str) -> None:
+    """Count one pending request for `address`; RateLimited (with Retry-After) past the limit.
+
+    Windows are aligned on the clock and each has its own key, so the wait until the window ends is
+    known without reading a key's expiry. RATELIMIT_ENABLED=false turns the limit off (load tests).
+    """
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    now, waits = time.time(), []
+    for limit in parse_many(current_app.config["RATELIMIT_AUTHORIZE_PENDING"]):
+        window = limit.get_expiry()
+        start = int(now // window) * window
+        if get_counters().incr(f"authorize-pending:{address}:{window}:{start}", window) > limit.amount:
+            waits.append(start + window - now)
+    if waits:
+        raise RateLimited("Too many sign-in requests have come from your network; try again later.",
+                          headers={"Retry-After": str(math.ceil(max(waits)))})
+
+
+def create_pending(client: OAuthClient, params: dict, *, address: str) -> PendingAuthorization:
+    """Store validated request parameters under a fresh opaque id, counting it against `address`."""
+    count_creation(address)
     now = utcnow()
     lifetime = current_app.config["AUTHORIZATION_REQUEST_LIFETIME"]
     row = AuthorizationRequest(id=new_token(24), oauth_client_id=client.id, client=client, params=dict(params),
