@@ -25,6 +25,7 @@ USER authy2
 ENV FLASK_APP=wsgi FLASK_ENV=production PYTHONUNBUFFERED=1 AUTHY2_HOME=/app KEYS_DIR=/app/keys
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys;sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/api/health',timeout=4).status==200 else 1)"
-# The access log leaves out query strings: emailed links and authorization requests carry secrets there.
-CMD ["gunicorn", "--workers", "4", "--bind", "0.0.0.0:8000", "--access-logfile", "-", \
-     "--access-logformat", "%(h)s %(t)s \"%(m)s %(U)s %(H)s\" %(s)s %(b)s %(L)ss %({x-request-id}o)s", "wsgi:app"]
+# Worker class, workers, threads, timeouts and the access log format (no query strings) live in
+# idp/gunicorn_conf.py; GUNICORN_BIND, WEB_CONCURRENCY, GUNICORN_THREADS ... override them. Run it behind
+# nginx (docs/deploy/nginx.conf), which waits for slow clients so no worker thread does.
+CMD ["gunicorn", "-c", "python:idp.gunicorn_conf", "wsgi:app"]

@@ -22,6 +22,16 @@ class ConfigError(RuntimeError):
     """Raised at start-up when the settings cannot make a safe app."""
 
 
+def load_env_file() -> bool:
+    """Load PROJECT_ROOT/.env for `python wsgi.py` and gunicorn as the `flask` command loads it: variables
+    already in the environment win, and FLASK_SKIP_DOTENV (the flask command's switch) skips the file.
+    AUTHY2_HOME itself comes from the environment only, since it says where the file is."""
+    from dotenv import load_dotenv
+    from flask.helpers import get_load_dotenv
+
+    return get_load_dotenv() and load_dotenv(PROJECT_ROOT / ".env", override=False, encoding="utf-8")
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return default if value is None or value == "" else value
@@ -35,6 +45,17 @@ def _int(name: str, default: int, problems: list[str]) -> int:
         return int(raw)
     except ValueError:
         problems.append(f"{name} must be an integer, got {raw!r}")
+        return default
+
+
+def _float(name: str, default: float, problems: list[str]) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        problems.append(f"{name} must be a number, got {raw!r}")
         return default
 
 
@@ -117,21 +138,36 @@ def load_settings(overrides: dict | None = None) -> Settings:
         "BCRYPT_LOG_ROUNDS": _int("BCRYPT_LOG_ROUNDS", 4 if testing else 12, problems),
         # SQLAlchemy URL; POSTGRES_* build one when DATABASE_URL is unset; SQLite otherwise.
         "SQLALCHEMY_DATABASE_URI": _database_url(profile),
-        # Redis for rate limits and replay caches; in-process fallback when unset.
+        # Redis for rate limits, counters and replay caches (required in production); the database when unset or down.
         "REDIS_URL": _env("REDIS_URL"),
+        # Seconds to wait for a Redis connection and for each answer; past them Redis counts as down.
+        "REDIS_CONNECT_TIMEOUT": _float("REDIS_CONNECT_TIMEOUT", 0.25, problems),
+        "REDIS_SOCKET_TIMEOUT": _float("REDIS_SOCKET_TIMEOUT", 0.25, problems),
+        # Seconds a worker keeps using the fallbacks after a Redis error before it tries Redis again.
+        "REDIS_RETRY_INTERVAL": _float("REDIS_RETRY_INTERVAL", 5, problems),
         # Number of proxies in front of the app whose X-Forwarded-For is trusted (0 = none).
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0, problems),
         # Flask-Limiter's own switch; false turns every limit off (load tests).
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
-        # Login limits: per client IP and per account.
+        # Login requests per client IP (Flask-Limiter; successes count too).
         "RATELIMIT_LOGIN_IP": _env("RATELIMIT_LOGIN_IP", "20 per minute"),
+        # Password re-checks per signed-in user (password change, account deletion).
         "RATELIMIT_LOGIN_ACCOUNT": _env("RATELIMIT_LOGIN_ACCOUNT", "10 per 15 minutes"),
+        # Sign-in lockout (failures in an hour): an address is refused for one account, then for all;
+        # an account is slowed down (never locked) for clients without its device cookie.
+        "LOCKOUT_PAIR_THRESHOLD": _int("LOCKOUT_PAIR_THRESHOLD", 5, problems),
+        "LOCKOUT_ADDRESS_THRESHOLD": _int("LOCKOUT_ADDRESS_THRESHOLD", 20, problems),
+        "LOCKOUT_ACCOUNT_THRESHOLD": _int("LOCKOUT_ACCOUNT_THRESHOLD", 10, problems),
         # Contact form limit per client IP.
         "RATELIMIT_CONTACT": _env("RATELIMIT_CONTACT", "5 per hour"),
-        # Registration limit per client IP.
+        # Registration limit per client IP, the hosted page and the API together.
         "RATELIMIT_REGISTER": _env("RATELIMIT_REGISTER", "10 per hour"),
         # Per client IP: authorization requests that must wait for sign-in or consent (each stores a pending row).
         "RATELIMIT_AUTHORIZE_PENDING": _env("RATELIMIT_AUTHORIZE_PENDING", "60 per minute"),
+        # Per client IP: asks for a mailed link (forgot password, resend verification), one budget.
+        "RATELIMIT_ACCOUNT_MAIL": _env("RATELIMIT_ACCOUNT_MAIL", "5 per hour"),
+        # Per recipient address: account mails sent; over it a mail is silently held back (always on).
+        "RATELIMIT_MAIL_RECIPIENT": _env("RATELIMIT_MAIL_RECIPIENT", "3 per 15 minutes"),
         # Largest request body accepted, bytes.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024, problems),
         # Outgoing mail.
@@ -227,6 +263,10 @@ def _validate(v: dict, production: bool, problems: list[str]) -> None:
         problems.append("SESSION_IDLE_TIMEOUT and SESSION_ABSOLUTE_TIMEOUT must be positive")
     if not 4 <= v["BCRYPT_LOG_ROUNDS"] <= 31:
         problems.append("BCRYPT_LOG_ROUNDS must be between 4 and 31")
+    if min(v["LOCKOUT_PAIR_THRESHOLD"], v["LOCKOUT_ADDRESS_THRESHOLD"], v["LOCKOUT_ACCOUNT_THRESHOLD"]) < 1:
+        problems.append("LOCKOUT_PAIR_THRESHOLD, LOCKOUT_ADDRESS_THRESHOLD and LOCKOUT_ACCOUNT_THRESHOLD must be at least 1")
+    if min(v["REDIS_CONNECT_TIMEOUT"], v["REDIS_SOCKET_TIMEOUT"], v["REDIS_RETRY_INTERVAL"]) <= 0:
+        problems.append("REDIS_CONNECT_TIMEOUT, REDIS_SOCKET_TIMEOUT and REDIS_RETRY_INTERVAL must be positive")
     _check_key_material("ENCRYPTION_KEY", v["ENCRYPTION_KEY"], problems)
     if v["CA_ENCRYPTION_KEY"]:
         _check_key_material("CA_ENCRYPTION_KEY", v["CA_ENCRYPTION_KEY"], problems)
@@ -241,6 +281,20 @@ def _validate(v: dict, production: bool, problems: list[str]) -> None:
         problems.append("ISSUER must be an https:// URL in production")
     if v["BCRYPT_LOG_ROUNDS"] < 12:
         problems.append("BCRYPT_LOG_ROUNDS must be at least 12 in production")
+    if not v["REDIS_URL"]:
+        problems.append("REDIS_URL is required in production: without Redis every worker keeps its own rate limits "
+                        "(n workers allow n times each limit) and every request for a counter or a replay check "
+                        "goes to the database; set REDIS_URL=redis://<host>:6379/0")
+
+
+def redis_client_options(v: dict) -> dict:
+    """redis-py options for every Redis client: short timeouts and no retries (redis.Redis() retries a
+    timeout 10 times by default), so a stalled Redis costs a request one short timeout, never several."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return {"socket_connect_timeout": v["REDIS_CONNECT_TIMEOUT"], "socket_timeout": v["REDIS_SOCKET_TIMEOUT"],
+            "retry": Retry(NoBackoff(), 0)}
 
 
 def as_flask_config(settings: Settings) -> dict:
@@ -253,6 +307,12 @@ def as_flask_config(settings: Settings) -> dict:
         # hide_parameters: a database error never writes bound values (hashes, emails) to the log.
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "hide_parameters": True},
         RATELIMIT_STORAGE_URI=v["REDIS_URL"] or "memory://",
+        REDIS_CLIENT_OPTIONS=redis_client_options(v),
+        # The limiter's Redis client gets the same short timeouts; when Redis fails it counts in memory
+        # (per worker) until Redis answers again, and a Redis error never fails the request.
+        RATELIMIT_STORAGE_OPTIONS=redis_client_options(v) if v["REDIS_URL"] else {},
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_SWALLOW_ERRORS=True,
         RATELIMIT_HEADERS_ENABLED=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
