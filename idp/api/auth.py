@@ -33,7 +33,9 @@ def _limited(limit_value, key_func, action: str):
 
 
 @blp.route("/register", methods=["POST"])
-@_limited(ratelimits.register_limit, ratelimits.ip_key, "register")
+# One bucket with the hosted /register page (same scope and key): one budget per address.
+@limiter.shared_limit(ratelimits.register_limit, ratelimits.REGISTER_SCOPE, key_func=ratelimits.ip_key,
+                      exempt_when=ratelimits.limits_disabled, on_breach=_audit_rate_limited("register"))
 @blp.arguments(RegisterSchema)
 @blp.response(201, envelope_of(UserDataSchema))
 @blp.alt_response(403, schema=ErrorEnvelopeSchema, description="Registration is disabled")

@@ -56,3 +56,23 @@ def current_user_key() -> str:
     """The authenticated user (after login_required), for limits on password re-checks."""
     user = g.get("user")
     return f"user:{user.id}" if user is not None else ip_key()
+
+
+# Buckets shared by several routes (Flask-Limiter shared_limit scopes): registering on the hosted page
+# and through the API spend one budget per address; so do the forms that mail a link on request.
+REGISTER_SCOPE = "register"
+ACCOUNT_MAIL_SCOPE = "account-mail"
+
+
+def account_mail_limit() -> str:
+    return current_app.config["RATELIMIT_ACCOUNT_MAIL"]
+
+
+def mail_recipient_limit() -> str:
+    return current_app.config["RATELIMIT_MAIL_RECIPIENT"]
+
+
+def mail_recipient_key(address: str) -> str:
+    """The mailbox an account mail goes to: a hash of the canonical address, never the address."""
+    canonical = unicodedata.normalize("NFC", address.strip()).lower()
+    return f"mail-recipient:{hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:40]}"

@@ -8,14 +8,22 @@ account's link) is sent `after_response`: rendered during the request, handed to
 response has gone out (WSGI `close()`, which gunicorn and werkzeug call after the last byte), so
 the time to answer does not tell whether an account exists. It is sent only when the request
 committed (a 2xx/3xx response), since it may carry a token stored by that commit.
+
+Every account mail counts against RATELIMIT_MAIL_RECIPIENT for its recipient (a hash of the address,
+in the shared expiring counters, which hold even when the request rolls back). Over the limit the
+mail is held back silently and the sender is told it went, so no page or API answer changes: a flood
+of requests from any number of addresses cannot bomb one mailbox, nor tell whether an account exists.
 """
 from __future__ import annotations
 
 from typing import Callable
 
 from flask import after_this_request, current_app, has_request_context, render_template, url_for
+from limits import RateLimitItem, parse_many
 
 from idp.models import User
+from idp.security.ratelimits import mail_recipient_key, mail_recipient_limit
+from idp.services.cache import get_counters
 from idp.services.mail import MailDeliveryError, send_mail
 
 
@@ -24,8 +32,40 @@ def issuer_url(endpoint: str, **values) -> str:
     return current_app.config["ISSUER"] + url_for(endpoint, **values)
 
 
+def _recipient_limits(user: User) -> list[tuple[RateLimitItem, str]]:
+    return [(item, item.key_for(mail_recipient_key(user.email))) for item in parse_many(mail_recipient_limit())]
+
+
+def recipient_can_receive(user: User) -> bool:
+    """Whether `user`'s address is still under RATELIMIT_MAIL_RECIPIENT (counts nothing).
+
+    Ask before issuing the token a mail would carry: a fresh token voids the earlier link, so a held-back
+    mail must not cost the user the link they already have.
+    """
+    counters = get_counters()
+    if all(counters.get(key) < item.amount for item, key in _recipient_limits(user)):
+        return True
+    current_app.logger.info("account mail to user %s held back: over RATELIMIT_MAIL_RECIPIENT", user.id)
+    return False
+
+
+def _count_recipient(user: User, template: str) -> bool:
+    """Count one mail to `user`'s address; False (logged without the address) when over the limit."""
+    counters = get_counters()
+    counts = [(counters.incr(key, item.get_expiry()), item.amount) for item, key in _recipient_limits(user)]
+    if all(count <= amount for count, amount in counts):
+        return True
+    current_app.logger.info("account mail %r to user %s held back: over RATELIMIT_MAIL_RECIPIENT", template, user.id)
+    return False
+
+
 def _send(user: User, template: str, subject: str, *, after_response: bool = False, **context) -> bool:
-    """Render and send one account mail; False when it could not be delivered (or queued, with `after_response`)."""
+    """Render and send one account mail; False when it could not be delivered (or queued, with `after_response`).
+
+    A mail held back by the recipient limit reports True, as if sent: callers answer the same either way.
+    """
+    if not _count_recipient(user, template):
+        return True
     context.update(user=user, brand=current_app.config["BRAND_NAME"])
     text = render_template(f"web/mail/{template}.txt", **context)
     html = render_template(f"web/mail/{template}.html", **context)

@@ -12,7 +12,7 @@ from idp.errors import ValidationError
 from idp.models import TokenPurpose, User
 from idp.security.passwords import hash_password, password_problems
 from idp.services import accounts, audit, federated_identities
-from idp.services.account_mail import send_already_registered_mail, send_verification_mail
+from idp.services.account_mail import recipient_can_receive, send_already_registered_mail, send_verification_mail
 from idp.services.account_tokens import consume_token, issue_token
 
 
@@ -36,8 +36,11 @@ def start_registration(name: str, email: str, password: str) -> None:
 def send_verification(user: User, *, after_response: bool = False) -> bool:
     """Issue a fresh verification link for `user` (earlier ones stop working) and mail it.
 
-    With `after_response` the mail leaves once the response is sent, and True means queued.
+    With `after_response` the mail leaves once the response is sent, and True means queued. Over the
+    recipient's mail limit nothing is issued or sent (the earlier link keeps working) and it answers True.
     """
+    if not recipient_can_receive(user):
+        return True
     token = issue_token(user, TokenPurpose.VERIFY_EMAIL)
     audit.record("email.verification_sent", actor_user_id=user.id, target_type="user", target_id=user.id)
     return send_verification_mail(user, token, after_response=after_response)

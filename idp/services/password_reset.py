@@ -10,15 +10,18 @@ from idp.errors import ValidationError
 from idp.models import TokenPurpose, User, utcnow
 from idp.security.passwords import hash_password, password_problems
 from idp.services import accounts, audit, federated_identities, session_end
-from idp.services.account_mail import send_reset_mail
+from idp.services.account_mail import recipient_can_receive, send_reset_mail
 from idp.services.account_tokens import consume_token, issue_token, peek_token
 
 
 def request_reset(email: str) -> None:
-    """Mail a reset link when an active account has this address; otherwise do nothing visible."""
+    """Mail a reset link when an active account has this address and it is under the mail limit;
+    otherwise do nothing visible."""
     user = accounts.find_user_by_email(email or "")
     if user is None or not user.is_active:
         current_app.logger.info("password reset asked for an address without an active account")
+        return
+    if not recipient_can_receive(user):  # the link the user already has keeps working
         return
     token = issue_token(user, TokenPurpose.RESET_PASSWORD)
     audit.record("password.reset_requested", actor_user_id=user.id, target_type="user", target_id=user.id)

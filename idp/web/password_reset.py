@@ -7,6 +7,7 @@ from idp.errors import BadRequest, ValidationError
 from idp.services import password_reset
 from idp.web.blueprint import bp
 from idp.web.errors_on_forms import show_on_form
+from idp.web.form_limits import account_mail_limited
 from idp.web.forms import ForgotPasswordForm, NewPasswordForm
 
 
@@ -16,6 +17,7 @@ def _invalid_link(message: str):
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
+@account_mail_limited
 def forgot_password():
     form = ForgotPasswordForm()
     if request.method == "GET":

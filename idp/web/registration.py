@@ -8,6 +8,7 @@ from idp.services import email_verification
 from idp.services.browser_sessions import current_browser_session
 from idp.web.blueprint import bp
 from idp.web.errors_on_forms import show_on_form
+from idp.web.form_limits import account_mail_limited, register_limited
 from idp.web.forms import RegisterForm
 from idp.web.guards import page_user, signed_in_required
 
@@ -18,6 +19,7 @@ def _require_registration() -> None:
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@register_limited
 def register():
     _require_registration()
     form = RegisterForm()
@@ -47,6 +49,7 @@ def verify_email():
 
 @bp.route("/account/verify-email", methods=["POST"])
 @signed_in_required
+@account_mail_limited
 def resend_verification():
     user = page_user()
     if user.email_verified:
