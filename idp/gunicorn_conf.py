@@ -18,8 +18,8 @@ def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit():
-        raise SystemExit(f"{name} must be a whole number, got {raw!r}")
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"{name} must be a positive whole number, got {raw!r}")
     return int(raw)
 
 
@@ -32,9 +32,10 @@ def _cores() -> int:
 
 bind = os.environ.get("GUNICORN_BIND") or "0.0.0.0:8000"
 
-# A sync worker is taken whole by one connection until the client finishes sending; gthread keeps idle
-# and keep-alive connections in a poller and spends a thread only on a request that has arrived. nginx
-# in front buffers slow clients anyway; this keeps a direct connection from stopping a worker.
+# A sync worker is taken whole by one connection until its client finishes sending. gthread parks idle
+# and keep-alive connections in a poller (a new one's first bytes are awaited in a thread for up to 5 s),
+# so a few idle connections no longer stop a worker; a flood of them, or a client dribbling its request,
+# is nginx's to absorb (docs/deploy/nginx.conf).
 worker_class = "gthread"
 workers = _int("WEB_CONCURRENCY", max(2, 2 * _cores()))
 # Threads share a worker's GIL, but requests wait mostly on the database, Redis and bcrypt (which
@@ -71,7 +72,7 @@ errorlog = "-"
 # The path without its query string: emailed links and authorization requests carry secrets there.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss %({x-request-id}o)s'
 proc_name = "authy2"
-# gunicorn 25+'s control socket is not used; several gunicorns of one user would share its path.
+# Newer gunicorns open a control socket (for gunicornc) in $HOME: unused here, and shared by every gunicorn of a user.
 control_socket_disable = True
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from types import SimpleNamespace
 
 import pytest
+
+from tests.deploy.processes import ROOT
 
 SETTINGS = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_BIND", "GUNICORN_TIMEOUT", "GUNICORN_KEEPALIVE",
             "REDIS_URL", "FLASK_ENV")
@@ -44,9 +47,9 @@ def test_environment_sets_workers_threads_and_bind(load_conf):
 
 
 def test_a_malformed_number_stops_start_up_naming_the_variable(load_conf):
-    """A typo in WEB_CONCURRENCY stops gunicorn with a message naming it, not a traceback."""
-    with pytest.raises(SystemExit, match="WEB_CONCURRENCY must be a whole number, got 'four'"):
-        load_conf(WEB_CONCURRENCY="four")
+    """A typo in GUNICORN_THREADS stops gunicorn with a message naming it, not a traceback."""
+    with pytest.raises(SystemExit, match="GUNICORN_THREADS must be a positive whole number, got 'four'"):
+        load_conf(GUNICORN_THREADS="four")
 
 
 def test_access_log_leaves_out_query_strings(load_conf):
@@ -72,3 +75,11 @@ def test_several_workers_without_redis_warn_once_at_start(load_conf, caplog):
 def test_no_warning_with_redis_one_worker_or_in_production(load_conf, caplog, env, workers):
     """Redis shares the counters, one worker has nothing to share, production refuses to start without Redis."""
     assert started(load_conf(**env), workers, caplog) == []
+
+
+def test_env_example_lists_every_variable_the_gunicorn_settings_read():
+    """.env.example names each variable idp/gunicorn_conf.py reads, as it does for idp/config.py."""
+    source = (ROOT / "idp" / "gunicorn_conf.py").read_text()
+    read = set(re.findall(r'(?:_int|os\.environ\.get)\("([A-Z0-9_]+)"', source))
+    listed = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert {"WEB_CONCURRENCY", "GUNICORN_BIND"} <= read and read - listed == set()
