@@ -1,15 +1,15 @@
 """Rate-limit strings and keys for Flask-Limiter, read from the app's config on every request.
 
 Limit strings are callables so each app (and each test app) uses its own RATELIMIT_* values, and
-`limits_disabled` honours RATELIMIT_ENABLED per app. Keys never hold an email in clear: the
-per-account key is a hash of the normalised address.
+`limits_disabled` honours RATELIMIT_ENABLED per app. Keys never hold an email in clear: a key
+naming an address is a hash of the normalised address.
 """
 from __future__ import annotations
 
 import hashlib
 import unicodedata
 
-from flask import current_app, g, request
+from flask import current_app, g
 
 from idp.security.client_ip import client_ip
 
@@ -19,6 +19,8 @@ def login_ip_limit() -> str:
 
 
 def login_account_limit() -> str:
+    # Password re-checks of a signed-in user (idp.api.users); the sign-in itself is guarded by
+    # idp.services.lockout, which never counts successes.
     return current_app.config["RATELIMIT_LOGIN_ACCOUNT"]
 
 
@@ -33,23 +35,6 @@ def limits_disabled() -> bool:
 
 def ip_key() -> str:
     return f"ip:{client_ip()}"
-
-
-def _email_from_body() -> str:
-    body = request.get_json(silent=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    if not isinstance(email, str):
-        return ""
-    return unicodedata.normalize("NFC", email.strip()).lower()
-
-
-def login_account_key() -> str:
-    """The account a login attempt targets: a hash of the normalised email in the JSON body.
-
-    Bodies without a usable email share one bucket; they are refused by validation anyway.
-    """
-    digest = hashlib.sha256(_email_from_body().encode("utf-8")).hexdigest()[:40]
-    return f"account:{digest}"
 
 
 def current_user_key() -> str:

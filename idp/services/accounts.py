@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.errors import Conflict, Forbidden, InvalidCredentials, SingleSignOnRequired, ValidationError
 from idp.extensions import db
-from idp.models import Membership, OAuthClient, Organization, Role, Session, SessionKind, User, utcnow
+from idp.models import Membership, OAuthClient, Organization, Role, Session, User, utcnow
 from idp.security.passwords import hash_password, password_problems, verify_password
-from idp.services import audit, session_end, sessions, upstreams
+from idp.services import audit, session_end, upstreams
 
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 200
@@ -142,13 +142,6 @@ def refuse_enforced_single_sign_on(email: str) -> None:
         audit.record_failure("login", details={"reason": "sso_required", "upstream": realm.slug})
         raise SingleSignOnRequired(f"This address signs in with {realm.display_name} (single sign-on), "
                                    "not with a password: use the sign-in page.")
-
-
-def log_in_api(email: str, password: str, *, ip_address: str | None, user_agent: str | None) -> tuple[Session, str]:
-    """Password login for the API: check the credentials, open an API session; (session, bearer token)."""
-    user = authenticate_password(email, password, channel="api")
-    return sessions.create_session(user, kind=SessionKind.API, ip_address=ip_address, user_agent=user_agent,
-                                   amr=["pwd"])
 
 
 def _login_refusal(user: User | None, password_ok: bool) -> str | None:
