@@ -8,6 +8,7 @@ from idp.federation import metadata_refresh
 from idp.oidc.backchannel_logout import deliver_logout_tokens
 from idp.oidc.maintenance import purge_expired_grants
 from idp.services import contact, pending_links, replay, sessions, upstream_logins
+from idp.services.cache import get_counters
 
 
 def cleanup_sessions() -> str:
@@ -17,10 +18,17 @@ def cleanup_sessions() -> str:
 
 
 def purge_federation() -> str:
-    """Forget expired upstream sign-ins, pending links and seen SAML assertion ids."""
+    """Forget expired upstream sign-ins, pending links and seen assertions (SAML ids, client assertion jtis)."""
     counts = (upstream_logins.purge_expired(), pending_links.purge_expired(), replay.purge_expired())
     db.session.commit()
     return "deleted {} upstream login(s), {} pending link(s), {} seen assertion(s)".format(*counts)
+
+
+def purge_counters() -> str:
+    """Delete expired counters from the database (kept there without Redis or while it is down)."""
+    count = get_counters().purge_expired()
+    db.session.commit()
+    return f"deleted {count} expired counter(s)"
 
 
 def refresh_saml_metadata() -> str:
@@ -36,6 +44,7 @@ JOBS: dict[str, Callable[[], str]] = {
     "purge_expired_grants": purge_expired_grants,
     "deliver_logout_tokens": deliver_logout_tokens,
     "purge_federation": purge_federation,
+    "purge_counters": purge_counters,
     "refresh_saml_metadata": refresh_saml_metadata,
 }
 

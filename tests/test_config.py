@@ -66,6 +66,46 @@ def test_env_example_lists_every_setting():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    read = set(re.findall(r'_(?:env|int|bool|list)\("([A-Z0-9_]+)"', (root / "idp/config.py").read_text()))
+    read = set(re.findall(r'_(?:env|int|float|bool|list)\("([A-Z0-9_]+)"', (root / "idp/config.py").read_text()))
     listed = set(re.findall(r"^([A-Z0-9_]+)=", (root / ".env.example").read_text(), re.M))
     assert read - listed == set()
+
+
+VALID_PRODUCTION = {"SECRET_KEY": "x" * 40, "ISSUER": "https://id.example.com", "BCRYPT_LOG_ROUNDS": 12,
+                    "ENCRYPTION_KEY": "cHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHA="}
+
+
+def test_production_refuses_to_start_without_redis(monkeypatch):
+    """Without Redis each worker keeps its own rate limits: production names REDIS_URL and says why."""
+    monkeypatch.setenv("FLASK_ENV", "production")
+    with pytest.raises(ConfigError) as excinfo:
+        create_app(dict(VALID_PRODUCTION))
+    message = str(excinfo.value)
+    assert "REDIS_URL is required in production: without Redis every worker keeps its own rate limits" in message
+    assert load_settings({**VALID_PRODUCTION, "REDIS_URL": "redis://redis:6379/0"}).problems == []
+
+
+def test_development_runs_without_redis(monkeypatch):
+    """Development and tests start without REDIS_URL (counters and replay caches use the database)."""
+    monkeypatch.setenv("FLASK_ENV", "development")
+    assert not any("REDIS_URL" in p for p in load_settings({"REDIS_URL": None}).problems)
+
+
+def test_redis_timeouts_are_short_and_without_retries():
+    """A stalled Redis costs a request one short timeout: 0.25 s defaults, no retries, for the limiter too."""
+    from idp.config import as_flask_config
+
+    config = as_flask_config(load_settings({"REDIS_URL": "redis://redis:6379/0"}))
+    options = config["RATELIMIT_STORAGE_OPTIONS"]
+    assert options["socket_timeout"] == options["socket_connect_timeout"] == 0.25
+    assert options["retry"].get_retries() == 0
+    assert config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] is True and config["RATELIMIT_SWALLOW_ERRORS"] is True
+
+
+def test_redis_timeouts_must_be_positive_numbers(monkeypatch):
+    """REDIS_SOCKET_TIMEOUT must be a number and every Redis timing positive."""
+    monkeypatch.setenv("REDIS_SOCKET_TIMEOUT", "fast")
+    monkeypatch.setenv("REDIS_RETRY_INTERVAL", "0")
+    problems = load_settings().problems
+    assert any("REDIS_SOCKET_TIMEOUT must be a number" in p for p in problems)
+    assert any("REDIS_RETRY_INTERVAL must be positive" in p for p in problems)

@@ -5,6 +5,7 @@ from idp.models.authorization_request import AuthorizationRequest
 from idp.models.base import utcnow
 from idp.models.client import OAuthClient
 from idp.models.consent import Consent
+from idp.models.counter import Counter
 from idp.models.contact import ContactEnquiry, DeliveryStatus, EnquiryType
 from idp.models.grant import AuthorizationCode
 from idp.models.logout_delivery import LogoutDelivery, LogoutDeliveryStatus
@@ -16,7 +17,8 @@ from idp.models.upstream import (FederatedIdentity, PendingLink, SeenAssertion, 
 from idp.models.user import User
 
 __all__ = [
-    "AccessToken", "AuthorizationCode", "AuthorizationRequest", "Consent", "InitialAccessToken", "RefreshToken",
+    "AccessToken", "AuthorizationCode", "AuthorizationRequest", "Consent", "Counter", "InitialAccessToken",
+    "RefreshToken",
     "AuditEvent", "ContactEnquiry", "DeliveryStatus", "EnquiryType", "LogoutDelivery", "LogoutDeliveryStatus",
     "Membership", "OAuthClient",
     "Organization", "Role", "Session", "SessionKind", "SessionStatus", "User", "utcnow",

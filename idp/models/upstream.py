@@ -108,7 +108,8 @@ class PendingLink(IdMixin, db.Model):
 
 
 class SeenAssertion(db.Model):
-    """SAML assertion ids already accepted, until the assertion expires (replay cache without Redis)."""
+    """Assertions already used, until they expire (replay cache without Redis): SAML assertion ids and
+    client assertion jtis, each key hashed with its namespace (the upstream, or client-assertion)."""
 
     __tablename__ = "seen_assertions"
 

@@ -15,7 +15,7 @@ from joserfc.jwk import KeySet
 
 from idp.models import OAuthClient
 from idp.oidc.client_jwks import JwksFetchError, fetch_jwks, forget_jwks
-from idp.services.cache import remember_once
+from idp.services.replay import remember_once
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]

@@ -1,57 +1,35 @@
-"""Redis when configured, with an in-process fallback for short-lived keys (replay caches, counters)."""
+"""The app's Redis (optional): one client with short timeouts and no retries behind a circuit breaker,
+and the expiring counters that use it while it answers and the database otherwise."""
 from __future__ import annotations
-
-import threading
-import time
 
 import redis
 from flask import Flask, current_app
-from limits.storage import Storage, storage_from_string
+from limits.storage import storage_from_string
 
-_TIMEOUTS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+from idp.services.counter_store import Counters, DatabaseCounters
+from idp.services.redis_guard import RedisGuard
 
 
 def setup_cache(app: Flask) -> None:
     url = app.config.get("REDIS_URL")
-    app.extensions["redis"] = redis.Redis.from_url(url, **_TIMEOUTS) if url else None
-    app.extensions["local_cache"] = LocalTTLCache()
-    # Counters with an expiry (sign-in lockout) in the `limits` library's storage, like Flask-Limiter's
-    # but owned by this app: they keep counting whatever RATELIMIT_ENABLED says.
-    options = {**_TIMEOUTS, "key_prefix": "authy2"} if url else {}
-    app.extensions["counters"] = storage_from_string(url or "memory://", **options)
+    guard = None
+    redis_storage = None
+    if url:
+        client = redis.Redis.from_url(url, **app.config["REDIS_CLIENT_OPTIONS"])
+        guard = RedisGuard(client, app.config["REDIS_RETRY_INTERVAL"])
+        # The `limits` library's Redis storage (atomic INCR + EXPIRE) on the same connection pool.
+        redis_storage = storage_from_string(url, connection_pool=client.connection_pool, key_prefix="authy2")
+    app.extensions["redis"] = guard
+    # Counters with an expiry (sign-in lockout, mail limits), owned by this app rather than
+    # Flask-Limiter: they keep counting whatever RATELIMIT_ENABLED says.
+    app.extensions["counters"] = Counters(DatabaseCounters(), redis_storage, guard)
 
 
-def get_redis() -> redis.Redis | None:
+def get_redis() -> RedisGuard | None:
+    """The app's Redis behind its breaker, or None without REDIS_URL."""
     return current_app.extensions.get("redis")
 
 
-def get_counters() -> Storage:
-    """Expiring counters (incr/get/clear) shared by every worker when Redis is configured."""
+def get_counters() -> Counters:
+    """Expiring counters (incr/get/clear/reset) shared by every worker: Redis, else the database."""
     return current_app.extensions["counters"]
-
-
-class LocalTTLCache:
-    """A tiny thread-safe TTL set-if-absent store for the single-process embedded default."""
-
-    def __init__(self):
-        self._data: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def add(self, key: str, ttl: int) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._data) > 10000:
-                self._data = {k: exp for k, exp in self._data.items() if exp > now}
-            expiry = self._data.get(key)
-            if expiry is not None and expiry > now:
-                return False
-            self._data[key] = now + ttl
-            return True
-
-
-def remember_once(key: str, ttl: int) -> bool:
-    """True the first time `key` is seen within `ttl` seconds, False on a replay."""
-    client = get_redis()
-    if client is not None:
-        return bool(client.set(f"authy2:once:{key}", b"1", nx=True, ex=max(ttl, 1)))
-    return current_app.extensions["local_cache"].add(key, ttl)

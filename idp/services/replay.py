@@ -1,50 +1,71 @@
-"""One-time use of upstream assertions (SAML 2.0 Profiles 4.1.4.5: an assertion used once, until it
-expires): Redis SET NX EX when REDIS_URL is set, so every worker agrees; else the seen_assertions table,
-whose primary key makes the second insert of a key fail."""
+"""One-time use of assertions until they expire: SAML assertion ids (SAML 2.0 Profiles 4.1.4.5) and
+client assertion `jti`s (RFC 7523 3). Redis SET NX EX while Redis answers; else the seen_assertions
+table, whose upsert lets exactly one of any number of workers win a key. Either way every worker agrees.
+
+The use is committed at once: an assertion presented is spent, whatever the rest of the request
+decides, so a refused attempt cannot be retried with the same assertion.
+"""
 from __future__ import annotations
 
 import hashlib
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete
 
 from idp.extensions import db
 from idp.models import SeenAssertion, utcnow
 from idp.services.cache import get_redis
+from idp.services.own_transaction import execute_committed, upsert
+from idp.services.redis_guard import RedisDown
 
 # How long a key is remembered when the upstream gave no expiry (an assertion without NotOnOrAfter).
 DEFAULT_MEMORY = timedelta(days=1)
+# The namespace of client assertions (an upstream's id namespaces its SAML assertions).
+CLIENT_ASSERTION = "client-assertion"
 
 
-def _key_hash(upstream_id: str, key: str) -> str:
-    # Keyed by upstream as well: assertion ids are unique per issuer only.
-    return hashlib.sha256(f"{upstream_id}\x00{key}".encode("utf-8", "replace")).hexdigest()
+def _key_hash(namespace: str, key: str) -> str:
+    return hashlib.sha256(f"{namespace}\x00{key}".encode("utf-8", "replace")).hexdigest()
 
 
 def use_once(upstream_id: str, key: str, until: datetime | None = None) -> bool:
     """True the first time `key` (an assertion id) of this upstream is used; False on a replay.
 
-    The use is committed at once in the database case: an assertion presented is spent, whatever the
-    rest of the sign-in decides, so a refused attempt cannot be retried with the same assertion.
+    Keyed by upstream as well: assertion ids are unique per issuer only.
     """
     now = utcnow()
-    expires_at = until if until is not None and until > now else now + DEFAULT_MEMORY
-    key_hash = _key_hash(upstream_id, key)
-    client = get_redis()
-    if client is not None:
-        ttl = max(1, math.ceil((expires_at - now).total_seconds()))
-        return bool(client.set(f"authy2:assertion:{key_hash}", b"1", nx=True, ex=ttl))
-    try:
-        with db.session.begin_nested():
-            db.session.add(SeenAssertion(key_hash=key_hash, expires_at=expires_at))
-    except IntegrityError:
-        return False
-    db.session.commit()
-    return True
+    return _first_use(_key_hash(upstream_id, key), until if until is not None and until > now else now + DEFAULT_MEMORY)
+
+
+def remember_once(key: str, ttl: int) -> bool:
+    """True the first time a client assertion `key` is seen within `ttl` seconds, False on a replay."""
+    return _first_use(_key_hash(CLIENT_ASSERTION, key), utcnow() + timedelta(seconds=max(ttl, 1)))
+
+
+def _first_use(key_hash: str, expires_at: datetime) -> bool:
+    guard = get_redis()
+    if guard is not None:
+        ttl = max(1, math.ceil((expires_at - utcnow()).total_seconds()))
+        try:
+            return bool(guard.call(lambda client: client.set(f"authy2:assertion:{key_hash}", b"1", nx=True, ex=ttl)))
+        except RedisDown:
+            pass
+    return _first_use_in_database(key_hash, expires_at)
+
+
+def _first_use_in_database(key_hash: str, expires_at: datetime) -> bool:
+    # A row past its expiry (not yet purged) is taken over; a live one is left alone and nothing returns.
+    table = SeenAssertion.__table__
+    insert = upsert(table).values(key_hash=key_hash, expires_at=expires_at)
+    statement = insert.on_conflict_do_update(
+        index_elements=[table.c.key_hash], set_={"expires_at": insert.excluded.expires_at},
+        where=table.c.expires_at <= utcnow(),
+    ).returning(table.c.key_hash)
+    return execute_committed(statement, lambda result: result.first() is not None)
 
 
 def purge_expired(now: datetime | None = None) -> int:
-    """Forget assertion ids past their expiry (the job runner calls this)."""
+    """Forget assertions past their expiry (the job runner calls this)."""
     table = SeenAssertion.__table__
-    return db.session.execute(table.delete().where(table.c.expires_at < (now or utcnow()))).rowcount
+    return db.session.execute(delete(table).where(table.c.expires_at < (now or utcnow()))).rowcount

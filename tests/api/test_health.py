@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import redis
 
+from idp.services.redis_guard import RedisGuard
 from tests.conftest import REDIS_URL
 
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/unreachable"
@@ -57,8 +58,8 @@ def test_redis_not_configured_is_reported(app, client, monkeypatch):
 def test_redis_down_degrades_but_stays_200(app, client, monkeypatch):
     """An unreachable Redis is reported as down with status degraded; the service still answers 200."""
     # Swapped in on the shared app: a second app would also rebind the shared rate limiter to it.
-    monkeypatch.setitem(app.extensions, "redis", redis.Redis.from_url("redis://127.0.0.1:1/0", socket_timeout=1,
-                                                                      socket_connect_timeout=1))
+    unreachable = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_timeout=1, socket_connect_timeout=1)
+    monkeypatch.setitem(app.extensions, "redis", RedisGuard(unreachable, retry_interval=5))
     response = client.get("/api/health")
     data = response.get_json()["data"]
     assert response.status_code == 200 and data["redis"] == "down" and data["status"] == "degraded"
@@ -67,6 +68,6 @@ def test_redis_down_degrades_but_stays_200(app, client, monkeypatch):
 @pytest.mark.redis
 def test_redis_up_is_reported_ok(app, client, monkeypatch):
     """With a reachable Redis, health says redis ok."""
-    monkeypatch.setitem(app.extensions, "redis", redis.Redis.from_url(REDIS_URL))
+    monkeypatch.setitem(app.extensions, "redis", RedisGuard(redis.Redis.from_url(REDIS_URL), retry_interval=5))
     data = client.get("/api/health").get_json()["data"]
     assert data["redis"] == "ok" and data["status"] == "ok"

@@ -117,7 +117,7 @@ def test_production_refuses_to_start_without_keys(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="signing key"):
         create_app({"KEYS_DIR": str(tmp_path / "empty"), "SECRET_KEY": "x" * 40, "ISSUER": "https://id.example",
                     "ENCRYPTION_KEY": "cHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHA=", "BCRYPT_LOG_ROUNDS": 12,
-                    "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+                    "REDIS_URL": "redis://127.0.0.1:6379/0", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert not os.path.exists(tmp_path / "empty" / "metadata.json")
 
 
@@ -142,7 +142,7 @@ def test_production_lets_the_keys_command_load_the_app(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.argv", ["/usr/bin/flask", "keys", "ensure"])
     app = create_app({"KEYS_DIR": str(tmp_path / "prod"), "SECRET_KEY": "x" * 40, "ISSUER": "https://id.example",
                       "ENCRYPTION_KEY": "cHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHA=", "BCRYPT_LOG_ROUNDS": 12,
-                      "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+                      "REDIS_URL": "redis://127.0.0.1:6379/0", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     result = app.test_cli_runner().invoke(args=["keys", "ensure"])
     assert result.exit_code == 0 and app.extensions["oidc"]["keys"].signing_key("RS256") is not None
 
