@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from idp.errors import AppError, Conflict, DatabaseUnavailable, ServiceUnavailable
+from idp.extensions import limiter
 from idp.request_id import current_request_id
 
 try:
@@ -132,6 +133,7 @@ def handle_error(error: Exception):
         # Expected while a dependency is down: a warning naming the cause, no traceback.
         current_app.logger.warning("%s (request_id=%s): %s", app_error.type, current_request_id(),
                                    app_error.detail or app_error.message)
+        _drop_rate_limit_headers()
     elif app_error.code >= 500:
         original = getattr(error, "original_exception", None) or error
         current_app.logger.error("unhandled error (request_id=%s)", current_request_id(),
@@ -139,6 +141,13 @@ def handle_error(error: Exception):
     elif app_error.detail:
         current_app.logger.info("%s (request_id=%s): %s", app_error.type, current_request_id(), app_error.detail)
     return render_error(app_error)
+
+
+def _drop_rate_limit_headers() -> None:
+    """Flask-Limiter stamps a limited route's answer with Retry-After = its window's reset (up to an
+    hour); a 503's Retry-After says when the service is back, so the window's headers stay off it."""
+    if limiter.enabled and limiter.initialized:
+        limiter.context.view_rate_limit = None
 
 
 def setup_error_handlers(app: Flask) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from flask import Flask, Request
+from flask import Flask, Request, current_app
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
@@ -52,7 +52,7 @@ def finish_transaction(response):
     except IntegrityError:
         db.session.rollback()
         # The replacement response was not seen by the header hooks that already ran.
-        return apply_security_headers(render_error(Conflict("The request conflicts with existing data.")))
+        return _replacement(render_error(Conflict("The request conflicts with existing data.")))
     except Exception as exc:
         if not is_database_unavailable(exc):
             raise
@@ -82,7 +82,13 @@ def _database_unavailable(exc: Exception):
     """The 503 for a commit the database failed: the session is rolled back (SQLAlchemy has already
     invalidated a dead connection, so the pool hands the next request a fresh one)."""
     db.session.rollback()
-    return apply_security_headers(handle_error(exc))
+    return _replacement(handle_error(exc))
+
+
+def _replacement(rendered):
+    """A response made after the view (the HTML renderer returns a tuple), with the security headers
+    that the hooks which already ran did not put on it."""
+    return apply_security_headers(current_app.make_response(rendered))
 
 
 # Deeper nesting is refused before any code walks a document recursively (Python's json module and

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from flask import session as flask_session
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session as OrmSession
 
 from idp.extensions import db
 from idp.models import ContactEnquiry as Contact
@@ -73,6 +75,28 @@ def test_request_without_database_work_skips_the_commit(plumbed):
     assert commits == []
     client.post("/_t/core-insert")
     assert len(commits) == 1
+
+
+def _lost_at_commit(session):
+    raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"),
+                           connection_invalidated=True)
+
+
+@pytest.fixture
+def commit_lost():
+    event.listen(OrmSession, "before_commit", _lost_at_commit)
+    yield
+    event.remove(OrmSession, "before_commit", _lost_at_commit)
+
+
+def test_commit_lost_on_a_page_is_an_html_503(plumbed, commit_lost):
+    """A page whose commit loses the connection answers the HTML 503 page with Retry-After and the
+    security headers (RFC 9110 15.6.4), and writes nothing."""
+    response = plumbed.test_client().post("/_t/core-insert")
+    assert response.status_code == 503 and response.mimetype == "text/html"
+    assert response.headers["Retry-After"] == "1" and "frame-ancestors" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Request-ID"] in response.get_data(as_text=True)
+    assert _contacts(plumbed) == 0
 
 
 def test_session_cookie_round_trips_with_reused_serializer(plumbed):
