@@ -10,8 +10,8 @@ RATELIMIT_ENABLED=false. Failures count for one hour from the first, per
 - address: from LOCKOUT_ADDRESS_THRESHOLD failures on any accounts the address is refused for every
   account, with the same delays (spraying one password over many accounts);
 - account, from every address: from LOCKOUT_ACCOUNT_THRESHOLD failures the account is slowed down,
-  never locked: untrusted clients get one password check per window of 1 s doubling up to 30 s, the
-  others a 429 with the rest of the window, so the owner on a new address waits at most 30 s;
+  never locked: untrusted clients share one password check per window of 1 s doubling up to 30 s,
+  the others get a 429 with the rest of the window (never more than 30 s to wait);
 - device: a device cookie that this account's password earned (idp.security.device_cookie) skips the
   pair lock and the slow-down; its own failures count instead, and from LOCKOUT_PAIR_THRESHOLD of
   them it is an untrusted client until its counter ends. The address limit applies to everyone.
@@ -159,7 +159,7 @@ def _count_untrusted_failure(keys: dict[str, str]) -> dict[str, int | None]:
     return {"pair": _count_toward_lock("pair", keys["pair"]), "account_slowdown": slowdown}
 
 
-def record_failure(attempt: Attempt, user_id: str | None = None) -> Lock | None:
+def record_failure(attempt: Attempt) -> Lock | None:
     """Count a failed attempt; audit each lock or slow-down it starts or extends (`login.locked` with
     its scope) and return the lock that refuses this client from now on, if any."""
     keys = _keys(attempt)
@@ -168,8 +168,7 @@ def record_failure(attempt: Attempt, user_id: str | None = None) -> Lock | None:
     for scope, seconds in started.items():
         if seconds != 0:
             details = {"scope": scope} if seconds is None else {"scope": scope, "seconds": seconds}
-            audit.record_failure("login.locked", actor_user_id=user_id, target_type="user" if user_id else None,
-                                 target_id=user_id, details=details)
+            audit.record_failure("login.locked", details=details)
     locks = [Lock(scope, started[scope]) for scope in ("address", "pair") if started.get(scope)]
     return max(locks, key=lambda lock: lock.retry_after) if locks else None
 
