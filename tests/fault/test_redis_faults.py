@@ -7,6 +7,7 @@ test database, against a redis-server this test starts, pauses (SIGSTOP), resume
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -17,7 +18,7 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.conftest import DATABASE_URL
+from tests.conftest import DATABASE_URL, REQUIRE_SERVICES
 from tests.factories import DEFAULT_PASSWORD
 from tests.fault.processes import GunicornApp, RedisServer
 
@@ -29,6 +30,10 @@ CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 @pytest.fixture
 def redis_server(tmp_path):
+    if shutil.which("redis-server") is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("redis-server is not installed (REQUIRE_SERVICES=1)")
+        pytest.skip("redis-server is not installed")
     server = RedisServer(tmp_path)
     server.start()
     yield server
@@ -49,6 +54,7 @@ def served(app, factories, redis_server, tmp_path):
     factories.user(email=EMAIL)
     with app.app_context():
         app.extensions["oidc"]["keys"].ensure()  # before two workers would race to make them
+    # development, not testing: the testing profile shares one SQLite connection between all threads.
     server = GunicornApp(tmp_path, {
         "FLASK_ENV": "development", "DATABASE_URL": DATABASE_URL, "REDIS_URL": redis_server.url,
         "REDIS_SOCKET_TIMEOUT": "0.25", "REDIS_CONNECT_TIMEOUT": "0.25", "REDIS_RETRY_INTERVAL": "1",
