@@ -38,11 +38,9 @@ def test_the_use_survives_the_request_rolling_back(ctx):
     assert replay.use_once("up-1", "_spent") is False
 
 
-def test_database_cache_is_purged_after_expiry(app, ctx):
+def test_database_cache_is_purged_after_expiry(make_app):
     """Without Redis, expired rows are purged by the job; a live one stays."""
-    if app.extensions["redis"] is not None:
-        pytest.skip("the database cache is used only without REDIS_URL")
-    with time_machine.travel("2026-06-01 10:00:00", tick=False) as clock:
+    with make_app(REDIS_URL=None).app_context(), time_machine.travel("2026-06-01 10:00:00", tick=False) as clock:
         replay.use_once("up-1", "_short", utcnow() + timedelta(minutes=1))
         replay.use_once("up-1", "_long", utcnow() + timedelta(hours=1))
         clock.shift(120)
