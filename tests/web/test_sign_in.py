@@ -77,13 +77,13 @@ def test_planted_session_cookie_is_not_adopted(client, factories):
 def test_session_cookie_flags_over_http(client, factories):
     """Over plain HTTP the SSO cookie is HttpOnly and SameSite=Lax, path /."""
     user = factories.user()
-    header = sign_in(client, user.email).headers["Set-Cookie"]
-    assert header.startswith("authy2_session=")
+    cookies = sign_in(client, user.email).headers.getlist("Set-Cookie")
+    header = next(c for c in cookies if c.startswith("authy2_session="))
     assert "HttpOnly" in header and "SameSite=Lax" in header and "Path=/" in header
 
 
 def test_session_cookie_flags_under_https_issuer(make_app, factories):
-    """With an https ISSUER the cookie is Secure with the __Host- prefix (RFC 6265bis 4.1.3.2)."""
+    """With an https ISSUER the SSO and device cookies are Secure with the __Host- prefix (RFC 6265bis 4.1.3.2)."""
     app = make_app(ISSUER="https://id.example.com")
     client = app.test_client()
     user = factories.user()
@@ -94,6 +94,8 @@ def test_session_cookie_flags_under_https_issuer(make_app, factories):
     sso = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("__Host-authy2_session="))
     assert "Secure" in sso and "HttpOnly" in sso and "SameSite=Lax" in sso and "Path=/" in sso
     assert "Domain" not in sso
+    device = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("__Host-authy2_device="))
+    assert "Secure" in device and "HttpOnly" in device and "SameSite=Lax" in device and "Domain" not in device
 
 
 def test_signed_in_visitor_of_login_goes_to_account(client, factories):
