@@ -21,7 +21,9 @@ COMMON_ERROR_RESPONSES = {
     "BODY_TOO_LARGE": (413, "The body is larger than MAX_CONTENT_LENGTH"),
     "NOT_JSON": (415, "The body's Content-Type is not application/json"),
     "INVALID_BODY": (422, "The body failed validation; error.details lists messages per field"),
+    "DATABASE_UNAVAILABLE": (503, "The database refused or dropped the connection; retry after Retry-After seconds"),
 }
+EVERY_OPERATION_ERRORS = ("DATABASE_UNAVAILABLE",)
 SECURED_ERRORS = ("AUTHENTICATION_REQUIRED",)
 BODY_ERRORS = ("MALFORMED_BODY", "BODY_TOO_LARGE", "NOT_JSON", "INVALID_BODY")
 
@@ -29,8 +31,8 @@ BODY_ERRORS = ("MALFORMED_BODY", "BODY_TOO_LARGE", "NOT_JSON", "INVALID_BODY")
 class EnvelopeApi(Api):
     """flask-smorest's Api without its app-wide error handler: errors are rendered per surface.
 
-    Registering a blueprint also documents the errors common to its operations: 401 on those with
-    `security`, and 400/413/415/422 on those with a request body.
+    Registering a blueprint also documents the errors common to its operations: 503 on all, 401 on
+    those with `security`, and 400/413/415/422 on those with a request body.
     """
 
     ERROR_SCHEMA = ErrorEnvelopeSchema
@@ -47,7 +49,7 @@ class EnvelopeApi(Api):
         close_nullable_objects(self.spec.components.schemas)
 
     def _document_common_errors(self, operation: dict) -> None:
-        names = (SECURED_ERRORS if operation.get("security") else ()) + \
+        names = EVERY_OPERATION_ERRORS + (SECURED_ERRORS if operation.get("security") else ()) + \
             (BODY_ERRORS if "requestBody" in operation else ())
         responses = operation.setdefault("responses", {})
         for name in names:

@@ -65,6 +65,7 @@ def test_every_api_v1_route_is_in_the_spec_with_its_error_responses(app, client)
             assert BODY_ERRORS <= set(responses), f"{method} {path}: body errors undocumented"
         if operation.get("security"):
             assert "401" in responses, f"{method} {path}: 401 undocumented"
+        assert "503" in responses, f"{method} {path}: 503 (database unavailable) undocumented"
         assert operation.get("summary"), f"{method} {path}: no summary (docstring)"
 
 
