@@ -2,8 +2,6 @@
 request (a lost database connection answers 503, like any other database failure)."""
 from __future__ import annotations
 
-import math
-
 from flask import Flask, Request, current_app
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
@@ -16,6 +14,8 @@ from idp.error_handlers import handle_error, is_database_unavailable, render_err
 from idp.errors import Conflict
 from idp.extensions import db
 from idp.request_id import assign_request_id, echo_request_id
+from idp.security import bounded_json
+from idp.security.bounded_json import UnacceptableJSON
 from idp.security.headers import apply_security_headers
 from idp.services import audit
 
@@ -91,61 +91,13 @@ def _replacement(rendered):
     return apply_security_headers(current_app.make_response(rendered))
 
 
-# Deeper nesting is refused before any code walks a document recursively (Python's json module and
-# marshmallow recurse, and 50,000 levels exhaust the interpreter's stack); a longer number is no id,
-# count or timestamp, and past 4,300 digits Python refuses to convert it at all.
-MAX_JSON_DEPTH = 64
-MAX_JSON_NUMBER_LENGTH = 100
-
-
-class UnacceptableJSON(ValueError):
-    """JSON that parses but that this service refuses; the message is safe to show the client."""
-
-
-def _bounded_number(kind: type):
-    def parse(text: str):
-        if len(text) > MAX_JSON_NUMBER_LENGTH:
-            raise UnacceptableJSON(f"a number has more than {MAX_JSON_NUMBER_LENGTH} characters")
-        value = kind(text)
-        if not math.isfinite(value):  # 1e400 overflows to infinity, which JSON cannot carry back
-            raise UnacceptableJSON("a number is out of range")
-        return value
-    return parse
-
-
-def _refuse_constant(name: str):
-    raise UnacceptableJSON(f"{name} is not a JSON value (RFC 8259 section 6)")
-
-
-def json_depth_exceeds(document, limit: int) -> bool:
-    """True when arrays and objects nest deeper than `limit` (an iterative walk: no recursion)."""
-    pending = [(document, 1)]
-    while pending:
-        node, depth = pending.pop()
-        if isinstance(node, (dict, list)):
-            if depth > limit:
-                return True
-            children = node.values() if isinstance(node, dict) else node
-            pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
-
-
 class BoundedJSONProvider(DefaultJSONProvider):
     """Flask's JSON, refusing (as ValueError, which werkzeug turns into a 400) documents nested deeper
     than MAX_JSON_DEPTH, numbers longer than MAX_JSON_NUMBER_LENGTH and NaN/Infinity, for every
     reader of `request.get_json()`: the API, the OAuth registration endpoint, the rate-limit keys."""
 
     def loads(self, s, **kwargs):
-        kwargs.setdefault("parse_int", _bounded_number(int))
-        kwargs.setdefault("parse_float", _bounded_number(float))
-        kwargs.setdefault("parse_constant", _refuse_constant)
-        try:
-            document = super().loads(s, **kwargs)
-        except RecursionError:
-            raise UnacceptableJSON(f"it nests deeper than {MAX_JSON_DEPTH} levels") from None
-        if json_depth_exceeds(document, MAX_JSON_DEPTH):
-            raise UnacceptableJSON(f"it nests deeper than {MAX_JSON_DEPTH} levels")
-        return document
+        return bounded_json.loads(s, **kwargs)
 
 
 class BoundedRequest(Request):

@@ -6,8 +6,7 @@ public addresses, and the request is pinned to the address that was checked (idp
 """
 from __future__ import annotations
 
-import json
-
+from idp.security import bounded_json
 from idp.security.outbound import OutboundRequestFailed, OutboundURIRefused, check_outbound_uri, guarded_request
 
 MAX_BYTES = 1024 * 1024
@@ -32,10 +31,10 @@ class UpstreamHttp:
             raise UpstreamHttpError(str(error)) from None
 
     def get_json(self, url: str, headers: dict | None = None) -> tuple[int, object]:
-        return self._send("GET", url, headers=headers, parse=json.loads)
+        return self._send("GET", url, headers=headers, parse=bounded_json.loads)
 
     def post_form(self, url: str, data: dict, headers: dict | None = None, auth=None) -> tuple[int, object]:
-        return self._send("POST", url, headers=headers, data=data, auth=auth, parse=json.loads)
+        return self._send("POST", url, headers=headers, data=data, auth=auth, parse=bounded_json.loads)
 
     def get_text(self, url: str, headers: dict | None = None) -> tuple[int, str]:
         return self._send("GET", url, headers=headers, parse=lambda body: body.decode("utf-8"))

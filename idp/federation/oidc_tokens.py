@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 import time
 from collections.abc import Callable, Collection
 
@@ -16,6 +15,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet
 
 from idp.federation.connector import FederationRefused
+from idp.security import bounded_json
 
 # Clock difference tolerated between this IdP and the provider, in seconds.
 CLOCK_SKEW = 60
@@ -59,7 +59,7 @@ def _header_of(raw: str) -> dict:
         raise FederationRefused("signature_invalid", detail="the ID token is not a JWS in compact serialization")
     segment = raw.split(".", 1)[0]
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        header = bounded_json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (ValueError, UnicodeDecodeError):
         raise FederationRefused("signature_invalid", detail="the ID token header is unreadable") from None
     if not isinstance(header, dict):

@@ -1,14 +1,13 @@
 """User claims: what scopes and the `claims` request parameter (OIDC Core 5.5) release."""
 from __future__ import annotations
 
-import json
-
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from sqlalchemy import inspect, select
 
 from idp.extensions import db
 from idp.models import Membership, User
 from idp.oidc.scopes import SCOPE_CLAIMS, claims_for_scopes, scope_list
+from idp.security import bounded_json
 
 CLAIMS_TARGETS = ("userinfo", "id_token")
 
@@ -18,7 +17,7 @@ def parse_claims_parameter(raw: str | None) -> dict | None:
     if not raw:
         return None
     try:
-        value = json.loads(raw) if isinstance(raw, str) else raw
+        value = bounded_json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
         raise InvalidRequestError("The 'claims' parameter is not valid JSON.") from None
     if not isinstance(value, dict) or any(not isinstance(value.get(t, {}), (dict, type(None))) for t in CLAIMS_TARGETS):

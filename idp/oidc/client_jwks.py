@@ -9,12 +9,12 @@ client that rotated its keys succeeds on its next attempt.
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 
 from flask import current_app
 
+from idp.security import bounded_json
 from idp.security.outbound import OutboundRequestFailed, OutboundURIRefused, check_outbound_uri, guarded_request
 
 FETCH_TIMEOUT = 5
@@ -47,7 +47,7 @@ def fetch_jwks(uri: str) -> dict:
                                        label="jwks_uri", timeout=FETCH_TIMEOUT, max_bytes=MAX_BYTES)
         if status != 200:
             raise JwksFetchError(f"jwks_uri answered HTTP {status}")
-        jwks = json.loads(body)
+        jwks = bounded_json.loads(body)
     except OutboundURIRefused as error:
         raise JwksFetchError(str(error)) from None
     except OutboundRequestFailed as error:

@@ -18,6 +18,7 @@ from idp.models import OAuthClient, utcnow
 from idp.oidc.authorization_bounds import REQUEST_OBJECT_LIMIT, check_echoed_parameters
 from idp.oidc.client_auth import fetch_client_jwks
 from idp.oidc.oauth_requests import replace_payload
+from idp.security import bounded_json
 
 REQUEST_OBJECT_ALGS = ["none", "RS256", "ES256"]
 
@@ -30,7 +31,7 @@ def _trusted_redirect(request: OAuth2Request, client: OAuthClient | None) -> str
 def _read_unverified(raw: str) -> tuple[dict, dict]:
     try:
         obj = jws.extract_compact(raw.encode("ascii"))
-        claims = json.loads(obj.payload)
+        claims = bounded_json.loads(obj.payload)
     except (JoseError, ValueError, UnicodeError):
         raise InvalidRequestObjectError("The request object is not a JWT.") from None
     if not isinstance(claims, dict):

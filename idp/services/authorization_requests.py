@@ -6,7 +6,6 @@ the user make a row, so a relying party's requests answered at once from an SSO 
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from limits import parse_many
 from idp.errors import NotFound, RateLimited
 from idp.extensions import db
 from idp.models import AuthorizationRequest, OAuthClient, utcnow
+from idp.security import bounded_json
 from idp.security.request_hygiene import has_control_character
 from idp.security.secrets import new_token
 from idp.services.cache import get_counters
@@ -45,7 +45,7 @@ def _view(row: AuthorizationRequest) -> PendingAuthorization:
     claims = params.get("claims")
     if isinstance(claims, str):
         try:
-            claims = json.loads(claims)
+            claims = bounded_json.loads(claims)
         except ValueError:
             claims = None
     return PendingAuthorization(

@@ -194,6 +194,25 @@ def test_oversized_request_object_is_invalid_request_object(flow):
     assert "p" * 200 not in response.headers["Location"]
 
 
+def test_deeply_nested_claims_parameter_is_invalid_request(flow):
+    """OIDC Core 5.5 / RFC 6749 4.1.2.1: a `claims` value nested 3,000 deep (which once exhausted the
+    parser's stack, a 500) is invalid JSON for this server: invalid_request at the redirect URI."""
+    response = flow.authorize(claims="[" * 3000 + "]" * 3000)
+    assert_invalid_request_at_redirect(response, "The 'claims' parameter is not valid JSON.", "[" * 200)
+
+
+def test_deeply_nested_request_object_is_invalid_request_object(flow):
+    """OIDC Core 6.1 / 3.1.2.6: a request object whose payload nests 5,000 deep is invalid_request_object
+    at the redirect URI, never a 500."""
+    def part(raw: str) -> str:
+        return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+    deep = f"{part(json.dumps({'alg': 'none'}))}.{part('[' * 5000 + ']' * 5000)}."
+    response = flow.authorize(request=deep)
+    query = query_of(response.headers["Location"])
+    assert response.status_code == 302
+    assert query["error"] == "invalid_request_object" and query["state"] == "st-123"
+
+
 @pytest.fixture
 def three_per_minute(app, monkeypatch):
     monkeypatch.setitem(app.config, "RATELIMIT_AUTHORIZE_PENDING", "3 per minute")
