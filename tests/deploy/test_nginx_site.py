@@ -46,3 +46,13 @@ def test_compose_publishes_nginx_only_and_trusts_one_proxy():
     assert services["nginx"]["ports"] == ["80:80", "443:443"]
     mounted = [volume.split(":")[0] for volume in services["nginx"]["volumes"]]
     assert "./docs/deploy/nginx.compose.conf" in mounted
+
+
+def test_compose_migrates_before_any_app_process_starts():
+    """/api/health answers 503 while the schema is behind, so the api must never start on an unmigrated
+    database: a one-shot `migrate` service upgrades (and syncs the env upstreams) and api and jobs wait for it."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert services["migrate"]["command"] == ["sh", "-c", "flask db upgrade && flask upstreams sync-env"]
+    assert services["migrate"]["restart"] == "no"
+    for name in ("api", "jobs"):
+        assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
