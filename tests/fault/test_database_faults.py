@@ -119,7 +119,9 @@ def test_hosted_page_answers_503_html(client, outage):
     outage.statements()
     response = client.get("/login?request=unknown-request-id")
     assert_retry_after(response)
-    assert response.mimetype == "text/html" and response.headers["X-Request-ID"] in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert response.mimetype == "text/html" and response.headers["X-Request-ID"] in html
+    assert "<h1>Temporarily unavailable</h1>" in html
     outage.end()
     assert client.get("/login?request=unknown-request-id").status_code == 200
 

@@ -57,7 +57,8 @@ def _assert_429_page(response) -> None:
     html = response.get_data(as_text=True)
     assert response.status_code == 429 and response.mimetype == "text/html"
     assert int(response.headers["Retry-After"]) > 0
-    assert "Too many attempts" in html and "Traceback" not in html
+    assert "<h1>Too many attempts</h1>" in html and "Traceback" not in html
+    assert "<title>Too many attempts" in html
 
 
 def _refusals(app, action: str) -> list[AuditEvent]:
