@@ -65,6 +65,14 @@ class Conflict(AppError):
     message = "The request conflicts with the current state."
 
 
+class PreconditionFailed(AppError):
+    """A conditional request's precondition (If-Match) is false (RFC 9110 13.1.1, 15.5.13)."""
+
+    code = 412
+    type = "PRECONDITION_FAILED"
+    message = "The resource has changed since you read it; get it again and retry."
+
+
 class RateLimited(AppError):
     code = 429
     type = "RATE_LIMITED"
