@@ -5,8 +5,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from idp.errors import AppError
 from idp.extensions import db
-from idp.oidc.keys import SUPPORTED_ALGS, KeyOperationError, KeyStore
+from idp.oidc.keys import SUPPORTED_ALGS, KeyStore
+from idp.services import signing_key_admin
 
 keys_cli = AppGroup("keys", help="Signing keys in KEYS_DIR (see keys/README.md).")
 clients_cli = AppGroup("clients", help="OAuth clients.")
@@ -14,6 +16,17 @@ clients_cli = AppGroup("clients", help="OAuth clients.")
 
 def _store() -> KeyStore:
     return current_app.extensions["oidc"]["keys"]
+
+
+def _audited(operation):
+    """Run a signing_key_admin operation and commit its audit event; a refusal is a clean CLI error
+    (its failure event is written by audit.record_failure itself outside a request)."""
+    try:
+        result = operation()
+    except AppError as error:
+        raise click.ClickException(error.message) from error
+    db.session.commit()
+    return result
 
 
 @keys_cli.command("list")
@@ -40,8 +53,8 @@ def ensure_keys() -> None:
 @click.option("--alg", type=click.Choice(SUPPORTED_ALGS), default="RS256", show_default=True)
 def generate_key(alg: str) -> None:
     """Add a key in state `next`: published now, signing after `flask keys rotate`."""
-    entry = _store().generate(alg)
-    click.echo(f"generated {entry['kid']} ({alg}, next): published in the JWKS; run `flask keys rotate --alg {alg}` "
+    key = _audited(lambda: signing_key_admin.generate_key(alg))
+    click.echo(f"generated {key.kid} ({alg}, next): published in the JWKS; run `flask keys rotate --alg {alg}` "
                f"once relying parties have refreshed their JWKS cache")
 
 
@@ -49,22 +62,19 @@ def generate_key(alg: str) -> None:
 @click.option("--alg", type=click.Choice(SUPPORTED_ALGS), default="RS256", show_default=True)
 def rotate_keys(alg: str) -> None:
     """Activate the waiting `next` key and retire the current one (or publish a `next` key first)."""
-    outcome, entry = _store().rotate(alg)
+    outcome, key, _ = _audited(lambda: signing_key_admin.rotate_keys(alg))
     if outcome == "published":
-        click.echo(f"no {alg} key was waiting: published {entry['kid']} as next; run rotate again later to activate it")
+        click.echo(f"no {alg} key was waiting: published {key.kid} as next; run rotate again later to activate it")
     else:
-        click.echo(f"activated {entry['kid']} ({alg}); the previous key is retired and stays published until its tokens expire")
+        click.echo(f"activated {key.kid} ({alg}); the previous key is retired and stays published until its tokens expire")
 
 
 @keys_cli.command("retire")
 @click.argument("kid")
 def retire_key(kid: str) -> None:
     """Stop signing with KID; it stays in the JWKS until every token it signed has expired."""
-    try:
-        entry = _store().retire(kid)
-    except KeyOperationError as error:
-        raise click.ClickException(str(error)) from error
-    click.echo(f"retired {entry['kid']}")
+    key = _audited(lambda: signing_key_admin.retire_key(kid))
+    click.echo(f"retired {key.kid}")
 
 
 @clients_cli.command("initial-token")
