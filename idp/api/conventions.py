@@ -108,7 +108,12 @@ def _execute(query: Select):
 
 
 def _value(row, column):
-    return row._mapping[column] if isinstance(row, Row) else getattr(row, column.key)
+    if not isinstance(row, Row):
+        return getattr(row, column.key)
+    try:
+        return row._mapping[column]
+    except KeyError:  # a select of the Table (core columns): the ORM attribute is not its key
+        return row._mapping[column.key]
 
 
 def _serializer() -> URLSafeSerializer:

@@ -84,6 +84,10 @@ def test_pagination_of_a_filtered_column_select(ctx):
         rows, cursor = paginate(query, columns=COLUMNS, limit=4, cursor=None)
         more, end = paginate(query, columns=COLUMNS, limit=4, cursor=cursor)
     assert len(rows) == 4 and len(more) == 2 and end is None
+    with ctx.test_request_context():
+        table_rows, cursor = paginate(select(AuditEvent.__table__), columns=COLUMNS, limit=4, cursor=None)
+        table_more, _ = paginate(select(AuditEvent.__table__), columns=COLUMNS, limit=4, cursor=cursor)
+    assert [row.id for row in table_rows + table_more] == [row.id for row in rows + more]
 
 
 @pytest.mark.parametrize("tamper", [
