@@ -128,6 +128,8 @@ def load_settings(overrides: dict | None = None) -> Settings:
         "CA_ENCRYPTION_KEY": _env("CA_ENCRYPTION_KEY"),
         # Public base URL of this IdP; the OIDC issuer. Never taken from the Host header.
         "ISSUER": (_env("ISSUER", "http://localhost:5000") or "").rstrip("/"),
+        # The management API's resource identifier: `aud` of tokens with management scopes (RFC 9068 2.2).
+        "API_AUDIENCE": (_env("API_AUDIENCE") or "").rstrip("/") or None,
         # Browser origins allowed to call /api/* (comma-separated).
         "CORS_ORIGINS": _list("CORS_ORIGINS", "http://localhost:3000"),
         # Sliding idle window of a session, seconds.

@@ -13,8 +13,10 @@ from idp.extensions import db
 from idp.models import OAuthClient, Session, User, utcnow
 from idp.oidc.claims import id_token_user_claims
 from idp.oidc.keys import KeyStore
+from idp.oidc.resources import check_resource
 from idp.oidc.scopes import scope_list
 from idp.services import tokens as token_records
+from idp.services.management_scopes import audience_for_scope
 
 
 @dataclass
@@ -49,11 +51,15 @@ def sign(claims: dict, alg: str = "RS256", typ: str = "JWT") -> str:
 
 
 def mint_access_token(client: OAuthClient, user: User | None, scope: str, context: GrantContext) -> tuple[str, int]:
-    """An RFC 9068 access token (typ at+jwt); returns it and its lifetime."""
+    """An RFC 9068 access token (typ at+jwt); returns it and its lifetime.
+
+    RFC 9068 2.2 `aud`: API_AUDIENCE when the scope has a management scope (a token for the
+    management API only), else the issuer, whose userinfo endpoint is the token's resource.
+    """
     lifetime = current_app.config["ACCESS_TOKEN_LIFETIME"]
     now = utcnow()
     jti = secrets.token_urlsafe(16)
-    claims = {"iss": issuer(), "sub": user.subject if user else client.client_id, "aud": issuer(),
+    claims = {"iss": issuer(), "sub": user.subject if user else client.client_id, "aud": audience_for_scope(scope),
               "client_id": client.client_id, "scope": scope, "iat": int(now.timestamp()),
               "exp": int(now.timestamp()) + lifetime, "jti": jti}
     if context.auth_time:
@@ -106,7 +112,12 @@ def refresh_allowed(client: OAuthClient, scope: str) -> bool:
 
 def issue_tokens(client: OAuthClient, user: User | None, scope: str, context: GrantContext,
                  include_refresh_token: bool) -> dict:
-    """The RFC 6749 5.1 token response body (without id_token), with rows written for each token."""
+    """The RFC 6749 5.1 token response body (without id_token), with rows written for each token.
+
+    Every grant mints here, so the token request's `resource` (RFC 8707 2) is checked here against
+    the audience the granted scope gets; a refusal rolls back whatever the grant already did.
+    """
+    check_resource(scope)
     access_token, lifetime = mint_access_token(client, user, scope, context)
     body = {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
     if include_refresh_token and user is not None:

@@ -1,7 +1,7 @@
 """The authorization code grant: codes bound to everything they must be, single use, replay revokes."""
 from __future__ import annotations
 
-from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidGrantError, grants
+from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidGrantError, InvalidScopeError, grants
 from authlib.oidc.core import OpenIDCode
 from flask import current_app
 
@@ -13,11 +13,24 @@ from idp.oidc.responses import authorization_response
 from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token, refresh_allowed
 from idp.services import audit
 from idp.services import tokens as token_records
+from idp.services.management_scopes import management_scopes_in
 from idp.services.tokens import CodeUser, RedeemableCode
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def validate_requested_scope(self):
+        """RFC 6749 3.3 / 4.1.2.1 invalid_scope: management scopes go only to a first-party client
+        whose registration has them (its token then acts as the user, limited to those scopes, for
+        the management API alone: RFC 9068 2.2 `aud`); a third-party client never gets one. They are
+        not in the server's scopes_supported, so the rest is checked against that list."""
+        requested = (self.request.payload.scope or "").split()
+        management = management_scopes_in(requested)
+        client = self.request.client
+        if management and not (client.first_party and set(management) <= set(client.scopes)):
+            raise InvalidScopeError("The client may not request management scopes.")
+        self.server.validate_requested_scope(" ".join(s for s in requested if s not in management))
 
     def create_authorization_response(self, redirect_uri: str, grant_user: User):
         """RFC 6749 4.1.2: the code (bound to client, redirect URI, PKCE, nonce, session), state, iss."""

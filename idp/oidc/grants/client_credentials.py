@@ -1,9 +1,13 @@
-"""The client credentials grant (RFC 6749 4.4): confidential clients only, no refresh token."""
+"""The client credentials grant (RFC 6749 4.4): confidential clients only, no refresh token.
+
+A client granted management scopes is a service account: its token (sub = client_id) is for the
+management API (RFC 9068 2.2 `aud` = API_AUDIENCE)."""
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import InvalidScopeError, UnauthorizedClientError, grants
 
 from idp.oidc.client_auth import CONFIDENTIAL_AUTH_METHODS
+from idp.oidc.resources import requested_resource, scopes_for_resource
 from idp.oidc.tokens import GrantContext, issue_tokens
 
 # Scopes about an end user mean nothing without one.
@@ -27,8 +31,11 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         allowed = machine_scopes(client)
         requested = (self.request.payload.scope or "").split()
         if any(scope not in allowed for scope in requested):
+            # A management scope, too, only when its registration has it: only a platform admin
+            # puts one there.
             raise InvalidScopeError()
-        self.request.scope = " ".join(requested or allowed)
+        # RFC 8707 2: without a scope, a named resource selects the client's scopes for it.
+        self.request.scope = " ".join(requested or scopes_for_resource(allowed, requested_resource()))
 
     def create_token_response(self):
         client = self.request.client
