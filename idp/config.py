@@ -265,6 +265,10 @@ def _validate(v: dict, production: bool, problems: list[str]) -> None:
         problems.append("SESSION_IDLE_TIMEOUT and SESSION_ABSOLUTE_TIMEOUT must be positive")
     if not 4 <= v["BCRYPT_LOG_ROUNDS"] <= 31:
         problems.append("BCRYPT_LOG_ROUNDS must be between 4 and 31")
+    audience = v["API_AUDIENCE"]
+    if audience is not None and (audience == v["ISSUER"] or "#" in audience or "://" not in audience):
+        problems.append("API_AUDIENCE must be an absolute URI without a fragment, and not the ISSUER itself "
+                        "(a token for the management API must never pass for one of the issuer's own)")
     if min(v["LOCKOUT_PAIR_THRESHOLD"], v["LOCKOUT_ADDRESS_THRESHOLD"], v["LOCKOUT_ACCOUNT_THRESHOLD"]) < 1:
         problems.append("LOCKOUT_PAIR_THRESHOLD, LOCKOUT_ADDRESS_THRESHOLD and LOCKOUT_ACCOUNT_THRESHOLD must be at least 1")
     if min(v["REDIS_CONNECT_TIMEOUT"], v["REDIS_SOCKET_TIMEOUT"], v["REDIS_RETRY_INTERVAL"]) <= 0:

@@ -4,11 +4,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin
-from sqlalchemy import JSON, Boolean, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, event
+from sqlalchemy.orm import Mapped, mapped_column, object_session
 
 from idp.extensions import db
-from idp.models.base import IdMixin, TimestampMixin, UTCDateTime
+from idp.models.base import IdMixin, TimestampMixin, UTCDateTime, utcnow
 from idp.security.secrets import check_client_secret
 
 # Metadata names (RFC 7591 / OIDC Registration) that map one-to-one onto columns.
@@ -28,6 +28,9 @@ class OAuthClient(IdMixin, TimestampMixin, ClientMixin, db.Model):
     client_id: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
     # Salted SHA-256 (security.secrets.hash_client_secret); None for public clients.
     client_secret_hash: Mapped[str | None] = mapped_column(String(120))
+    # The secret before the last rotation, accepted until previous_secret_expires_at (the grace period).
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(120))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     organization_id: Mapped[str | None] = mapped_column(ForeignKey("organizations.id", ondelete="SET NULL"), index=True)
     redirect_uris: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
@@ -58,6 +61,12 @@ class OAuthClient(IdMixin, TimestampMixin, ClientMixin, db.Model):
     # RFC 7592 registration access token (SHA-256), for clients made by dynamic registration.
     registration_access_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Seconds; None means the global ACCESS_TOKEN_LIFETIME / REFRESH_TOKEN_LIFETIME.
+    access_token_lifetime: Mapped[int | None] = mapped_column(Integer)
+    refresh_token_lifetime: Mapped[int | None] = mapped_column(Integer)
+    # Bumped by every UPDATE of the row (see _next_version): the management API's ETag. updated_at
+    # alone can repeat when two writes fall in one clock tick.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     @property
     def is_public(self) -> bool:
@@ -95,7 +104,12 @@ class OAuthClient(IdMixin, TimestampMixin, ClientMixin, db.Model):
         return redirect_uri in (self.redirect_uris or [])
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return check_client_secret(self.client_secret_hash, client_secret)
+        """The current secret, or the one before the last rotation while its grace period lasts.
+        Both hashes are always compared (each in constant time), so timing tells neither apart."""
+        current = check_client_secret(self.client_secret_hash, client_secret)
+        previous = check_client_secret(self.previous_secret_hash, client_secret)
+        return current or (previous and self.previous_secret_expires_at is not None
+                           and utcnow() < self.previous_secret_expires_at)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return self.is_active and method == self.token_endpoint_auth_method
@@ -105,3 +119,11 @@ class OAuthClient(IdMixin, TimestampMixin, ClientMixin, db.Model):
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in (self.grant_types or [])
+
+
+@event.listens_for(OAuthClient, "before_update")
+def _next_version(mapper, connection, target: OAuthClient) -> None:
+    """Every real change of a client row gets a new version (and so a new ETag), whoever makes it."""
+    session = object_session(target)
+    if session is not None and session.is_modified(target, include_collections=False):
+        target.version = (target.version or 0) + 1

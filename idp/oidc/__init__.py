@@ -35,15 +35,18 @@ def setup_oidc(app: Flask) -> None:
     from idp.oidc import endpoints
     from idp.oidc.backchannel_logout import setup_backchannel_logout
     from idp.oidc.client_cache import ClientCache
+    from idp.oidc.discovery import openid_configuration
     from idp.oidc.keys import KeyStore
     from idp.oidc.server import build_server
     from idp.oidc.userinfo import build_protector
+    from idp.services.client_metadata import publish_provider_metadata
 
     retention = max(app.config["ACCESS_TOKEN_LIFETIME"], app.config["ID_TOKEN_LIFETIME"]) + 300
     keys = KeyStore(app.config["KEYS_DIR"], retention)
     check_signing_keys(app, keys)
     app.extensions["oidc"] = {"keys": keys, "client_cache": ClientCache(app.config["CLIENT_CACHE_SECONDS"])}
     app.extensions["oidc"].update(server=build_server(app), userinfo=build_protector())
+    publish_provider_metadata(app, openid_configuration)
     # Relying parties POST to these (OIDC Core 3.1.2.1, RFC 6749 3.2, RPI Logout 2); they are guarded by
     # client authentication, bearer tokens, or their own confirmation form, never the browser's cookie alone.
     for view in (endpoints.authorize, endpoints.token, endpoints.introspect, endpoints.revoke, endpoints.userinfo_endpoint,

@@ -1,7 +1,14 @@
 """A short-lived per-process cache of client rows, so the token hot path issues no client SELECT.
 
-Entries live CLIENT_CACHE_SECONDS (stated staleness: a client changed on another node is seen here
-within that time). Each request gets its own detached copy of the cached row, built from the row's
+Entries live at most CLIENT_CACHE_SECONDS, and each lookup checks them against the client generation
+(idp.services.client_generation), which every client change moves after its commit:
+- a change made in this process drops every entry here at once;
+- with REDIS_URL, a change made on any worker or node drops them at the next lookup (one Redis GET);
+- without Redis, or while it is down, an entry is served at most UNCHECKED_SECONDS after it was read,
+  so other workers see a change within a second (the embedded default is one process anyway).
+A row changed in the database by hand, behind the services, is seen after CLIENT_CACHE_SECONDS.
+
+Each request gets its own detached copy of the cached row, built from the row's
 column values without a query and without opening the request's ORM session: a client-credentials
 token request then never touches the database layer at all. A copy that a new row refers to (a
 consent, a revoked token) is attached to that request's session like any detached instance.
@@ -16,32 +23,42 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import make_transient_to_detached
 
 from idp.models import OAuthClient
+from idp.services.client_generation import Generation
+
+UNCHECKED_SECONDS = 1.0
 
 
 class ClientCache:
     def __init__(self, ttl: float):
         self.ttl = ttl
-        self._entries: dict[str, tuple[float, dict]] = {}  # client_id -> (expiry, column values)
+        # client_id -> (read at, generation when read, column values)
+        self._entries: dict[str, tuple[float, Generation, dict]] = {}
         self._lock = threading.Lock()
 
-    def get(self, client_id: str) -> OAuthClient | None:
+    def get(self, client_id: str, generation: Generation) -> OAuthClient | None:
+        """The cached client, if it was read under `generation` (the one current now) and is young enough."""
         entry = self._entries.get(client_id)
-        if entry is None or entry[0] < time.time():
+        if entry is None or not self._fresh(entry[0], entry[1], generation):
             return None
-        return detached_copy(entry[1])
+        return detached_copy(entry[2])
 
-    def put(self, client: OAuthClient) -> None:
+    def _fresh(self, read_at: float, seen: Generation, now: Generation) -> bool:
+        age = time.time() - read_at
+        if age >= self.ttl or seen.local != now.local:
+            return False
+        if now.shared is None:  # no Redis or Redis down: nobody can tell us of other workers' changes
+            return age < UNCHECKED_SECONDS
+        return seen.shared == now.shared
+
+    def put(self, client: OAuthClient, generation: Generation) -> None:
+        """Remember `client` as read under `generation` (taken BEFORE the row was read, so a change
+        committed in between makes this entry stale rather than lost)."""
         if self.ttl <= 0 or not inspect(client).persistent:
             return
         values = {attr.key: getattr(client, attr.key) for attr in inspect(OAuthClient).column_attrs}
         values = {key: list(value) if type(value) is list else value for key, value in values.items()}
         with self._lock:
-            self._entries[client.client_id] = (time.time() + self.ttl, values)
-
-    def forget(self, client_id: str) -> None:
-        with self._lock:
-            self._entries.pop(client_id, None)
-        clients_seen_by_request().pop(client_id, None)
+            self._entries[client.client_id] = (time.time(), generation, values)
 
 
 def detached_copy(values: dict) -> OAuthClient:

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from idp.extensions import db
 from idp.models import OAuthClient
 from idp.oidc.client_cache import client_cache, clients_seen_by_request
+from idp.services.client_generation import current_generation
 
 
 def load_client(client_id: str | None) -> OAuthClient | None:
@@ -31,9 +32,12 @@ def query_client(client_id: str | None) -> OAuthClient | None:
 
 def _cached_client(client_id: str) -> OAuthClient | None:
     cache = client_cache()
-    client = cache.get(client_id)
+    if cache.ttl <= 0:
+        return load_client(client_id)
+    generation = current_generation()
+    client = cache.get(client_id, generation)
     if client is None:
         client = load_client(client_id)
         if client is not None:
-            cache.put(client)
+            cache.put(client, generation)
     return client

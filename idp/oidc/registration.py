@@ -2,29 +2,23 @@
 (RFC 7592: read, update, delete) behind the registration access token."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from authlib.consts import default_json_headers
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6750 import InvalidTokenError
-from authlib.oauth2.rfc7591 import ClientMetadataClaims as OAuthClientMetadata
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint, InvalidClientMetadataError
 from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint
-from authlib.oidc.registration import ClientMetadataClaims as OIDCClientMetadata
-from authlib.oidc.rpinitiated import ClientMetadataClaims as LogoutClientMetadata
 from flask import current_app
 
+from idp.errors import ValidationError
 from idp.models import InitialAccessToken, OAuthClient, SessionKind
-from idp.oidc.client_cache import client_cache
 from idp.oidc.clients import load_client
 from idp.oidc.discovery import openid_configuration
-from idp.oidc.logout_metadata import LogoutChannelMetadata
 from idp.oidc.scopes import SUPPORTED_SCOPES
 from idp.security.secrets import new_token
+from idp.services import client_metadata as metadata_rules
 from idp.services import client_registration as registry
 from idp.services import sessions
-
-CLAIMS_CLASSES = [OAuthClientMetadata, OIDCClientMetadata, LogoutClientMetadata, LogoutChannelMetadata]
 NO_SECRET_METHODS = ("none", "private_key_jwt")
 # A client registered without `scope` (OIDC Dynamic Registration 1.0 has no such member) may ask for
 # the standard scopes (OIDC Core 5.4, 11); `organizations` releases memberships and must be asked for.
@@ -70,76 +64,23 @@ def require_bearer(request, missing: str) -> str:
     return token
 
 
-# Column sizes of OAuthClient: longer values are refused, never truncated.
-LENGTH_LIMITS = {"client_name": 200, "scope": 1000, "jwks_uri": 500, "logo_uri": 500, "client_uri": 500,
-                 "policy_uri": 500, "tos_uri": 500}
-URI_LIMIT = 500
-# URL-valued metadata (RFC 7591 2, OIDC Registration 2): the web pages the consent page links to,
-# the logo it shows, and the key set URL (https only in production, checked again at fetch time).
-URL_METADATA = ("client_uri", "policy_uri", "tos_uri", "logo_uri", "jwks_uri")
-
-
-def is_web_url(value) -> bool:
-    """An absolute http(s) URL with a host and no whitespace (lowercase scheme, as the consent page
-    links only values starting with "https://" or "http://")."""
-    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-        return False
-    if any(ch.isspace() for ch in value):
-        return False
-    try:
-        return bool(urlsplit(value).hostname)
-    except ValueError:
-        return False
-
-
 def require_json_object(request) -> None:
     """RFC 7591 3.1: the body must be a JSON object of metadata."""
     if not isinstance(request.payload.data, dict):
         raise InvalidClientMetadataError("The request body must be a JSON object.")
 
 
-def check_url_metadata(request) -> None:
-    """URL-valued metadata, when present, are http(s) URLs. Checked on the raw body, before the
-    metadata registries (whose URL check accepts any scheme and fails on non-strings)."""
-    data = request.payload.data
-    for name in URL_METADATA:
-        if data.get(name) not in (None, "") and not is_web_url(data[name]):
-            raise InvalidClientMetadataError(f"{name} must be an absolute http or https URL.")
-
-
-def validated_metadata(request, extract) -> dict:
-    """The request's client metadata through Authlib's registries (`extract`) and our own rules;
-    the same for registration (RFC 7591 3.1) and update (RFC 7592 2.2)."""
+def validated_metadata(request) -> dict:
+    """The request's client metadata through the rules every surface shares (idp.services.client_metadata);
+    the same for registration (RFC 7591 3.1) and update (RFC 7592 2.2). A refusal is RFC 7591 3.2.2's
+    invalid_client_metadata, described as the management API describes it."""
     require_json_object(request)
-    check_url_metadata(request)
-    metadata = extract(request)
-    check_metadata(metadata)
+    try:
+        metadata = metadata_rules.validate_client_metadata(request.payload.data, openid_configuration())
+    except ValidationError as error:
+        raise InvalidClientMetadataError(error.message) from None
     metadata["scope"] = metadata.get("scope") or DEFAULT_SCOPE
     return metadata
-
-
-def check_lengths(metadata: dict) -> None:
-    """Refuse values longer than their columns (never truncate)."""
-    for name, limit in LENGTH_LIMITS.items():
-        if len(str(metadata.get(name) or "")) > limit:
-            raise InvalidClientMetadataError(f"{name} is too long.")
-    uris = [*(metadata.get("redirect_uris") or []), *(metadata.get("post_logout_redirect_uris") or [])]
-    if any(len(uri) > URI_LIMIT for uri in uris):
-        raise InvalidClientMetadataError("A redirect URI is too long.")
-
-
-def check_metadata(metadata: dict) -> None:
-    """Rules beyond the registries: sizes, redirect URIs for code clients, keys for private_key_jwt."""
-    check_lengths(metadata)
-    grants = metadata.get("grant_types") or ["authorization_code"]
-    if "authorization_code" in grants and not metadata.get("redirect_uris"):
-        raise InvalidClientMetadataError("redirect_uris is required for the authorization_code grant.")
-    if any("#" in uri for uri in metadata.get("redirect_uris") or []):
-        raise InvalidClientMetadataError("redirect_uris must not contain a fragment.")
-    if metadata.get("token_endpoint_auth_method") == "private_key_jwt" and not (metadata.get("jwks") or metadata.get("jwks_uri")):
-        raise InvalidClientMetadataError("private_key_jwt needs jwks or jwks_uri.")
-    if metadata.get("token_endpoint_auth_method") == "none" and "client_credentials" in grants:
-        raise InvalidClientMetadataError("A public client cannot use client_credentials.")
 
 
 class OpenRegistration:
@@ -163,9 +104,6 @@ def registration_credential(token: str | None):
 
 
 class ClientRegistration(ClientRegistrationEndpoint):
-    def __init__(self, server=None):
-        super().__init__(server, claims_classes=CLAIMS_CLASSES)
-
     def authenticate_token(self, request):
         """RFC 7591 3: the initial access token is an OAuth 2.0 bearer token, refused per RFC 6750 3.1."""
         if current_app.config["OPEN_CLIENT_REGISTRATION"]:
@@ -176,7 +114,10 @@ class ClientRegistration(ClientRegistrationEndpoint):
         return credential
 
     def extract_client_metadata(self, request) -> dict:
-        return validated_metadata(request, super().extract_client_metadata)
+        require_json_object(request)
+        if not request.payload.data:
+            raise InvalidRequestError()
+        return validated_metadata(request)
 
     def get_server_metadata(self) -> dict:
         return openid_configuration()
@@ -219,9 +160,6 @@ class RegistrationAccess:
 
 
 class ClientConfiguration(ClientConfigurationEndpoint):
-    def __init__(self, server=None):
-        super().__init__(server, claims_classes=CLAIMS_CLASSES)
-
     def authenticate_token(self, request) -> RegistrationAccess:
         """RFC 7592 2.1-2.3: a token that is not the registration access token of the client in the URL
         (wrong, of another client, of a deleted one) is 401 invalid_token, the same answer whether or not
@@ -242,7 +180,7 @@ class ClientConfiguration(ClientConfigurationEndpoint):
         return client.registration_access_token_hash is not None
 
     def extract_client_metadata(self, request) -> dict:
-        return validated_metadata(request, super().extract_client_metadata)
+        return validated_metadata(request)
 
     def introspect_client(self, client: OAuthClient) -> dict:
         return {**client.client_info, **client.client_metadata, "client_secret_expires_at": 0}
@@ -253,11 +191,9 @@ class ClientConfiguration(ClientConfigurationEndpoint):
 
     def delete_client(self, client: OAuthClient, request) -> None:
         registry.deregister_client(client)
-        client_cache().forget(client.client_id)
 
     def update_client(self, client: OAuthClient, client_metadata: dict, request) -> OAuthClient:
-        registry.apply_metadata(client, client_metadata)
-        client_cache().forget(client.client_id)
+        registry.update_client(client, client_metadata)
         return client
 
     def get_server_metadata(self) -> dict:

@@ -56,7 +56,7 @@ def mint_access_token(client: OAuthClient, user: User | None, scope: str, contex
     RFC 9068 2.2 `aud`: API_AUDIENCE when the scope has a management scope (a token for the
     management API only), else the issuer, whose userinfo endpoint is the token's resource.
     """
-    lifetime = current_app.config["ACCESS_TOKEN_LIFETIME"]
+    lifetime = client.access_token_lifetime or current_app.config["ACCESS_TOKEN_LIFETIME"]
     now = utcnow()
     jti = secrets.token_urlsafe(16)
     claims = {"iss": issuer(), "sub": user.subject if user else client.client_id, "aud": audience_for_scope(scope),

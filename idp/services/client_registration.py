@@ -11,6 +11,7 @@ from idp.models import InitialAccessToken, OAuthClient, utcnow
 from idp.models.client import OPTIONAL_METADATA
 from idp.security.secrets import hash_client_secret, hash_token, new_token
 from idp.services import audit
+from idp.services.client_generation import client_changed
 from idp.services import tokens as token_records
 
 
@@ -78,8 +79,20 @@ def apply_metadata(client: OAuthClient, metadata: dict) -> None:
     client.frontchannel_logout_session_required = bool(metadata.get("frontchannel_logout_session_required"))
 
 
+def update_client(client: OAuthClient, metadata: dict) -> None:
+    """RFC 7592 2.2: the registration replaced by `metadata`; every worker's cache drops the old one."""
+    before = client.client_metadata
+    apply_metadata(client, metadata)
+    after = client.client_metadata
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    audit.record("client.updated", target_type="client", target_id=client.client_id,
+                 organization_id=client.organization_id, details={"changed": changed, "via": "registration"})
+    client_changed()
+
+
 def deregister_client(client: OAuthClient) -> None:
     """RFC 7592 2.3: the client_id and registration token stop working; its tokens are revoked."""
+    client_changed()
     client.is_active = False
     client.registration_access_token_hash = None
     count = token_records.revoke_client_tokens(client)

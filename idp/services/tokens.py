@@ -158,7 +158,7 @@ def unrecorded_machine_token(claims: dict, client: OAuthClient) -> AccessToken:
 def create_refresh_token(client: OAuthClient, user: User, scope: str, **binding) -> str:
     """Store a new refresh token (hash only); returns the raw token."""
     token = new_token(32)
-    lifetime = current_app.config["REFRESH_TOKEN_LIFETIME"]
+    lifetime = client.refresh_token_lifetime or current_app.config["REFRESH_TOKEN_LIFETIME"]
     now = utcnow()
     _insert(RefreshToken, token_hash=hash_token(token), oauth_client_id=client.id, user_id=user.id, scope=scope,
             issued_at=now, expires_at=now + timedelta(seconds=lifetime), **binding)

@@ -419,3 +419,16 @@ def test_require_organization_role_hides_other_organizations(app, factories, wor
         for principal, organization_id in ((outsider, world.org.id), (robot, other.id), (owner, "no-such-org")):
             with pytest.raises(NotFound):
                 require_organization_role(principal, organization_id, managers)
+
+
+@pytest.mark.parametrize("value", [ISSUER, "api-of-authy2", ISSUER + "/api#part"])
+def test_api_audience_must_be_its_own_absolute_uri(monkeypatch, value):
+    """API_AUDIENCE equal to the issuer would let the issuer's tokens pass the API's audience check;
+    RFC 8707 2 resource identifiers are absolute URIs without a fragment."""
+    from idp.config import load_settings
+
+    monkeypatch.setenv("ISSUER", ISSUER)
+    monkeypatch.setenv("API_AUDIENCE", value)
+    assert any("API_AUDIENCE" in problem for problem in load_settings().problems)
+    monkeypatch.setenv("API_AUDIENCE", "https://api.example.com/management")
+    assert not any("API_AUDIENCE" in problem for problem in load_settings().problems)

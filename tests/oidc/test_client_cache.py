@@ -1,4 +1,9 @@
-"""The per-process client cache: the token endpoint reads a client once per CLIENT_CACHE_SECONDS."""
+"""The per-process client cache: the token endpoint reads a client once per CLIENT_CACHE_SECONDS, and
+a client change reaches every worker within a second (at once with Redis)."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import time_machine
 from sqlalchemy import event
 
 from idp.extensions import db
@@ -73,3 +78,91 @@ def test_cached_client_revokes_and_introspects_its_own_tokens(make_app, rp):
     assert count_client_selects(app, revoke_twice) == 0
     answer = client.post("/oauth2/introspect", data={"token": token["access_token"]}, headers=auth)
     assert answer.get_json() == {"active": False}
+
+
+def _deactivate(app, client_id: str, announce: bool = True) -> None:
+    """Deactivate a client as the services do: the change is announced to the caches after COMMIT."""
+    from idp.services.client_generation import client_changed
+
+    with app.app_context():
+        db.session.get(OAuthClient, client_id).is_active = False
+        if announce:
+            client_changed()
+        db.session.commit()
+
+
+def _token(http, rp):
+    return http.post("/oauth2/token", data={"grant_type": "client_credentials"}, headers=basic_auth(rp.client_id))
+
+
+def test_a_change_in_this_process_is_seen_at_once(make_app, rp):
+    """Without Redis too: a client change committed by this process drops its cached entry at once."""
+    app = make_app(CLIENT_CACHE_SECONDS=30, REDIS_URL=None)
+    http = app.test_client()
+    assert _token(http, rp).status_code == 200
+    _deactivate(app, rp.id)
+    assert _token(http, rp).status_code == 401
+
+
+def test_without_redis_another_worker_sees_a_change_within_a_second(make_app, rp):
+    """Without Redis a worker cannot hear of other workers' changes: it serves a cached client for at
+    most one second (UNCHECKED_SECONDS), whatever CLIENT_CACHE_SECONDS says."""
+    from idp.oidc.client_cache import UNCHECKED_SECONDS
+
+    writer, reader = make_app(REDIS_URL=None), make_app(CLIENT_CACHE_SECONDS=30, REDIS_URL=None)
+    http = reader.test_client()
+    with time_machine.travel(datetime.now(timezone.utc), tick=False) as traveller:
+        assert _token(http, rp).status_code == 200
+        _deactivate(writer, rp.id)
+        assert _token(http, rp).status_code == 200  # the stated staleness, in another process
+        traveller.shift(timedelta(seconds=UNCHECKED_SECONDS))
+        assert _token(http, rp).status_code == 401
+
+
+def test_a_worker_that_cannot_reach_redis_trusts_entries_a_second_only(make_app, rp):
+    """Redis configured but down (nothing listens): lookups fall back to the one-second rule."""
+    reader = make_app(CLIENT_CACHE_SECONDS=30, REDIS_URL="redis://127.0.0.1:1/0")
+    http = reader.test_client()
+    with time_machine.travel(datetime.now(timezone.utc), tick=False) as traveller:
+        assert _token(http, rp).status_code == 200
+        _deactivate(make_app(REDIS_URL=None), rp.id)
+        traveller.shift(timedelta(seconds=1))
+        assert _token(http, rp).status_code == 401
+
+
+def test_a_rolled_back_change_announces_nothing(make_app, rp):
+    """client_changed() in a transaction that rolls back leaves every cache as it was."""
+    from idp.services.client_generation import client_changed, current_generation
+
+    app = make_app(CLIENT_CACHE_SECONDS=30, REDIS_URL=None)
+    with app.app_context():
+        before = current_generation()
+        db.session.get(OAuthClient, rp.id).is_active = False
+        db.session.flush()
+        client_changed()
+        db.session.rollback()
+        db.session.commit()
+        assert current_generation() == before
+
+
+@pytest.mark.redis
+def test_with_redis_another_worker_sees_a_change_at_once(make_app, rp):
+    """With Redis, a change committed by one worker (app) is seen by another's very next lookup."""
+    writer, reader = make_app(), make_app(CLIENT_CACHE_SECONDS=30)
+    http = reader.test_client()
+    assert _token(http, rp).status_code == 200
+    assert _token(http, rp).status_code == 200
+    _deactivate(writer, rp.id)
+    assert _token(http, rp).status_code == 401
+
+
+@pytest.mark.redis
+def test_a_change_behind_the_services_waits_for_expiry_even_with_redis(make_app, rp):
+    """A row changed without announcing it (by hand, in SQL) is served until CLIENT_CACHE_SECONDS ends."""
+    reader = make_app(CLIENT_CACHE_SECONDS=30)
+    http = reader.test_client()
+    assert _token(http, rp).status_code == 200
+    _deactivate(make_app(), rp.id, announce=False)
+    assert _token(http, rp).status_code == 200
+    with time_machine.travel(datetime.now(timezone.utc) + timedelta(seconds=31)):
+        assert _token(http, rp).status_code == 401

@@ -1,11 +1,12 @@
 """Client metadata of Back-Channel Logout 1.0 (section 2.2) and Front-Channel Logout 1.0 (section 2),
-registered (RFC 7591) and updated (RFC 7592) like the rest, through one more Authlib claims class."""
+registered (RFC 7591) and updated (RFC 7592, /api/v1/clients) like the rest, through one more Authlib
+claims class."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from authlib.oauth2.claims import BaseClaims
-from authlib.oauth2.rfc7591 import InvalidClientMetadataError
+from joserfc.errors import JoseError
 
 URI_LIMIT = 500  # the columns' size: longer values are refused, never truncated
 URI_NAMES = ("backchannel_logout_uri", "frontchannel_logout_uri")
@@ -21,6 +22,16 @@ def _origin(uri: str) -> tuple | None:
         return None
 
 
+class MetadataRefused(JoseError):
+    """A metadata member this server refuses, with the reason (idp.services.client_metadata names it)."""
+
+    error = "invalid_client_metadata"
+
+    def __init__(self, name: str, description: str):
+        super().__init__(description)
+        self.name = name
+
+
 class LogoutChannelMetadata(BaseClaims):
     REGISTERED_CLAIMS = [*URI_NAMES, *FLAG_NAMES]
 
@@ -30,7 +41,7 @@ class LogoutChannelMetadata(BaseClaims):
             self._check_uri(name)
         for name in FLAG_NAMES:
             if name in self and not isinstance(self[name], bool):
-                raise InvalidClientMetadataError(f"{name} must be a boolean.")
+                raise MetadataRefused(name, f"{name} must be a boolean.")
         self._check_frontchannel_origin()
 
     def _check_uri(self, name: str) -> None:
@@ -41,11 +52,11 @@ class LogoutChannelMetadata(BaseClaims):
         is_url = isinstance(value, str) and value.startswith(("https://", "http://"))
         origin = _origin(value) if is_url and not any(c.isspace() for c in value) else None
         if origin is None or not origin[1]:
-            raise InvalidClientMetadataError(f"{name} must be an absolute http or https URL.")
+            raise MetadataRefused(name, f"{name} must be an absolute http or https URL.")
         if "#" in value:
-            raise InvalidClientMetadataError(f"{name} must not contain a fragment.")
+            raise MetadataRefused(name, f"{name} must not contain a fragment.")
         if len(value) > URI_LIMIT:
-            raise InvalidClientMetadataError(f"{name} is too long.")
+            raise MetadataRefused(name, f"{name} is too long.")
 
     def _check_frontchannel_origin(self) -> None:
         """FCL 2: the frontchannel_logout_uri's scheme, host and port are those of a registered redirect URI."""
@@ -54,5 +65,5 @@ class LogoutChannelMetadata(BaseClaims):
         if not uri or not isinstance(redirect_uris, list):
             return
         if _origin(uri) not in {_origin(r) for r in redirect_uris if isinstance(r, str)} - {None}:
-            raise InvalidClientMetadataError(
-                "frontchannel_logout_uri must have the scheme, host and port of a registered redirect URI.")
+            raise MetadataRefused(
+                "frontchannel_logout_uri", "frontchannel_logout_uri must have the scheme, host and port of a registered redirect URI.")
