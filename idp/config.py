@@ -202,7 +202,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         "ACCESS_TOKEN_LIFETIME": _int("ACCESS_TOKEN_LIFETIME", 3600, problems),
         "ID_TOKEN_LIFETIME": _int("ID_TOKEN_LIFETIME", 3600, problems),
         "REFRESH_TOKEN_LIFETIME": _int("REFRESH_TOKEN_LIFETIME", 30 * 86400, problems),
-        # OIDC: seconds a worker may reuse a client row without re-reading it (0 = always read).
+        # OIDC: seconds a worker may reuse a client row (0 = always read); changes drop it (idp.oidc.client_cache).
         "CLIENT_CACHE_SECONDS": _int("CLIENT_CACHE_SECONDS", 0 if testing else 30, problems),
         # OIDC: let clients' jwks_uri be http or resolve to loopback/private addresses (never in production).
         "ALLOW_PRIVATE_JWKS_URI": _bool("ALLOW_PRIVATE_JWKS_URI", profile != "production"),
