@@ -1,4 +1,4 @@
-"""Single-use account tokens sent by email: verify an address, reset a password."""
+"""Single-use account tokens sent by email: verify an address, reset or set a password."""
 from __future__ import annotations
 
 import enum
@@ -15,6 +15,8 @@ from idp.models.user import User
 class TokenPurpose(str, enum.Enum):
     VERIFY_EMAIL = "verify_email"
     RESET_PASSWORD = "reset_password"
+    # An account a platform admin created: the invitee chooses the first password (no migration: a string column).
+    SET_PASSWORD = "set_password"
 
 
 class AccountToken(IdMixin, db.Model):

@@ -50,8 +50,13 @@ class _IssuedToken(IdMixin, TokenMixin):
         """
         return self.session is not None and self.session.status == SessionStatus.REVOKED.value
 
+    def user_disabled(self) -> bool:
+        """The token's end user was disabled: none of their tokens works any more (introspection reads it
+        inactive), even one a revocation missed."""
+        return self.user is not None and not self.user.is_active
+
     def is_revoked(self) -> bool:
-        return self.revoked_at is not None or self.session_revoked()
+        return self.revoked_at is not None or self.session_revoked() or self.user_disabled()
 
     def get_user(self) -> User | None:
         return self.user
@@ -89,7 +94,8 @@ class RefreshToken(_IssuedToken, db.Model):
                                                    viewonly=True)
 
     def is_revoked(self) -> bool:
-        return self.revoked_at is not None or self.rotated_at is not None or self.session_revoked()
+        return (self.revoked_at is not None or self.rotated_at is not None or self.session_revoked()
+                or self.user_disabled())
 
 
 class InitialAccessToken(IdMixin, db.Model):

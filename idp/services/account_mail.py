@@ -131,3 +131,12 @@ def send_link_confirmation_mail(user: User, token: str, *, provider: str) -> boo
     brand = current_app.config["BRAND_NAME"]
     return _send(user, "link_account", f"Add {provider} as a way to sign in to {brand}", after_response=True,
                  provider=provider, link=issuer_url("web.confirm_link_by_mail", token=token))
+
+
+def send_account_invitation_mail(user: User, token: str) -> bool:
+    """Mail the single-use, 72-hour link where someone a platform admin made an account for chooses its
+    first password (which also verifies the address), after the response."""
+    brand = current_app.config["BRAND_NAME"]
+    return _send(user, "account_invitation", f"Your {brand} account is ready: choose a password",
+                 after_response=True, link=issuer_url("web.set_password", token=token),
+                 login_link=issuer_url("web.login"))

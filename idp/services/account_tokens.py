@@ -14,6 +14,7 @@ from idp.security.secrets import hash_token, new_token
 LIFETIMES = {
     TokenPurpose.VERIFY_EMAIL: timedelta(hours=24),
     TokenPurpose.RESET_PASSWORD: timedelta(minutes=30),
+    TokenPurpose.SET_PASSWORD: timedelta(hours=72),
 }
 INVALID_LINK = "This link is invalid, has expired or was already used. Ask for a new one."
 

@@ -248,7 +248,17 @@ def _blocking_organizations(user: User) -> tuple[list[Organization], list[Organi
 
 
 def delete_account(user: User, password: str) -> None:
-    """Delete the user after checking their password.
+    """Delete the user after checking their password (remove_account), and audit `account.delete`."""
+    verify_current_password(user, password, action="account.delete")
+    user_id = user.id
+    solo = remove_account(user)
+    audit.record("account.delete", actor_user_id=user_id, target_type="user", target_id=user_id,
+                 details={"organizations_deleted": solo})
+
+
+def remove_account(user: User) -> list[str]:
+    """Delete `user`; the ids of the organizations deleted with it. The user's own deletion and a
+    platform admin's both go through here (each caller audits it).
 
     Refused with 409 while the user is the last owner of an organization that has other members
     (ownership must be handed over first). Organizations where the user is the only member are
@@ -256,11 +266,10 @@ def delete_account(user: User, password: str) -> None:
     Sessions end first, as a logout (idp.services.session_end), then sessions and memberships are
     deleted explicitly so no database needs ON DELETE CASCADE on.
     """
-    verify_current_password(user, password, action="account.delete")
     blocking, solo = _blocking_organizations(user)
     if blocking:
         names = ", ".join(org.name for org in blocking)
-        raise Conflict(f"You are the last owner of {names}; make another member an owner first.",
+        raise Conflict(f"The account is the last owner of {names}; make another member an owner first.",
                        details={"organizations": [{"id": o.id, "name": o.name, "slug": o.slug} for o in blocking]})
     user_id = user.id
     # Ended (relying parties told) before the rows that name their relying parties go with the user.
@@ -270,8 +279,7 @@ def delete_account(user: User, password: str) -> None:
     db.session.execute(delete(Membership).where(Membership.user_id == user_id))
     db.session.delete(user)
     db.session.flush()
-    audit.record("account.delete", actor_user_id=user_id, target_type="user", target_id=user_id,
-                 details={"organizations_deleted": [org.id for org in solo]})
+    return [org.id for org in solo]
 
 
 def _delete_solo_organizations(orgs: list[Organization]) -> None:

@@ -222,6 +222,12 @@ def revoke_client_user_tokens(client: OAuthClient, user: User) -> int:
     return _revoke_where(lambda m: m.oauth_client_id == client.id, lambda m: m.user_id == user.id)
 
 
+def revoke_user_tokens(user: User) -> int:
+    """Revoke every access and refresh token of `user`, offline ones outliving their session included
+    (the account was disabled, or an admin ended its sessions)."""
+    return _revoke_where(lambda m: m.user_id == user.id)
+
+
 def revoke_client_tokens(client: OAuthClient) -> int:
     """Revoke every token issued to `client` (client deleted)."""
     return _revoke_where(lambda m: m.oauth_client_id == client.id)
