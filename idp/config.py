@@ -242,6 +242,8 @@ def load_settings(overrides: dict | None = None) -> Settings:
         "OPEN_CLIENT_REGISTRATION": _bool("OPEN_CLIENT_REGISTRATION", False),
         # OIDC: lifetime of an initial access token from `flask clients initial-token`, seconds.
         "INITIAL_ACCESS_TOKEN_LIFETIME": _int("INITIAL_ACCESS_TOKEN_LIFETIME", 86400, problems),
+        # Organizations: seconds a mailed invitation link stays usable (a resend starts it again).
+        "INVITATION_LIFETIME": _int("INVITATION_LIFETIME", 7 * 86400, problems),
     }
     if overrides:
         v.update(overrides)
@@ -263,6 +265,8 @@ def _validate(v: dict, production: bool, problems: list[str]) -> None:
             problems.append(f"{name} is not a rate limit like '5 per hour', got {v[name]!r}")
     if v["SESSION_IDLE_TIMEOUT"] <= 0 or v["SESSION_ABSOLUTE_TIMEOUT"] <= 0:
         problems.append("SESSION_IDLE_TIMEOUT and SESSION_ABSOLUTE_TIMEOUT must be positive")
+    if v["INVITATION_LIFETIME"] <= 0:
+        problems.append("INVITATION_LIFETIME must be positive")
     if not 4 <= v["BCRYPT_LOG_ROUNDS"] <= 31:
         problems.append("BCRYPT_LOG_ROUNDS must be between 4 and 31")
     audience = v["API_AUDIENCE"]

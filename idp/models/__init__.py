@@ -8,6 +8,7 @@ from idp.models.consent import Consent
 from idp.models.counter import Counter
 from idp.models.contact import ContactEnquiry, DeliveryStatus, EnquiryType
 from idp.models.grant import AuthorizationCode
+from idp.models.invitation import Invitation, InvitationStatus
 from idp.models.logout_delivery import LogoutDelivery, LogoutDeliveryStatus
 from idp.models.organization import Membership, Organization, Role
 from idp.models.session import Session, SessionKind, SessionStatus
@@ -22,5 +23,6 @@ __all__ = [
     "AuditEvent", "ContactEnquiry", "DeliveryStatus", "EnquiryType", "LogoutDelivery", "LogoutDeliveryStatus",
     "Membership", "OAuthClient",
     "Organization", "Role", "Session", "SessionKind", "SessionStatus", "User", "utcnow",
+    "Invitation", "InvitationStatus",
     "FederatedIdentity", "PendingLink", "SeenAssertion", "Upstream", "UpstreamKind", "UpstreamLogin",
 ]

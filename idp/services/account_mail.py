@@ -16,6 +16,7 @@ of requests from any number of addresses cannot bomb one mailbox, nor tell wheth
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from flask import after_this_request, current_app, has_request_context, render_template, url_for
@@ -140,3 +141,22 @@ def send_account_invitation_mail(user: User, token: str) -> bool:
     return _send(user, "account_invitation", f"Your {brand} account is ready: choose a password",
                  after_response=True, link=issuer_url("web.set_password", token=token),
                  login_link=issuer_url("web.login"))
+
+
+@dataclass(frozen=True)
+class Invitee:
+    """The addressee of an invitation, who may have no account yet: what `_send` reads of a user (the
+    invitation's id stands in for a user id in the log, never the address)."""
+
+    email: str
+    id: str
+
+
+def send_invitation_mail(invitee: Invitee, token: str, *, organization: str, role: str, inviter: str | None,
+                         lifetime: str) -> bool:
+    """Mail the single-use link, usable for `lifetime` ("7 days"), that lets `invitee` join `organization` as
+    `role`, after the response (so a rolled-back invitation never mails a dead link)."""
+    brand = current_app.config["BRAND_NAME"]
+    return _send(invitee, "invitation", f"You are invited to join {organization} on {brand}", after_response=True,
+                 organization=organization, role=role, inviter=inviter, lifetime=lifetime,
+                 link=issuer_url("web.invitation", token=token))

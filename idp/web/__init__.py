@@ -6,8 +6,8 @@ from flask import Flask
 
 def setup_web(app: Flask) -> None:
     """Register the hosted pages on `app`."""
-    from idp.web import (account, account_linking, brand, consent, home, password_reset, registration,  # noqa: F401
-                         sign_in)  # (routes)
+    from idp.web import (account, account_linking, brand, consent, home, invitations, password_reset,  # noqa: F401
+                         registration, sign_in)  # (routes)
     from idp.web.blueprint import bp
     from idp.web.csrf import setup_csrf_page
 

@@ -1,0 +1,108 @@
+"""The invitation page (/invitations/<token>): see the organization and role, sign in or register, join.
+
+The invitation is for an address, not for whoever holds the link: only an account with that address
+joins. Signed in with another account, the page says so and offers to sign out. Registering from the
+invitation creates the account with the invited address already verified, since the link was mailed
+there (idp.services.invitations). An unknown, resent, revoked, used or expired link gets one page.
+"""
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from idp.errors import BadRequest, Conflict, Forbidden, ValidationError
+from idp.models import Invitation, User
+from idp.security.passwords import MAX_LENGTH as PASSWORD_MAX
+from idp.services import browser_sessions, invitations
+from idp.web.blueprint import bp
+from idp.web.errors_on_forms import show_on_form
+from idp.web.form_limits import register_limited
+from idp.web.forms import ActionForm
+
+
+class InvitationRegisterForm(FlaskForm):
+    """Registration for the invited address, which the form does not ask for."""
+
+    name = StringField("Full name", validators=[DataRequired("Enter your name."), Length(max=200)])
+    password = PasswordField("Password", validators=[DataRequired("Choose a password."), Length(max=PASSWORD_MAX)])
+    confirm = PasswordField("Confirm password", validators=[DataRequired("Type the password again."),
+                                                           EqualTo("password", "The passwords do not match.")])
+    submit = SubmitField("Create account and join")
+
+
+def _invalid_page():
+    return render_template("web/invitation_invalid.html", message=invitations.INVALID_INVITATION), 400
+
+
+def _invitation_page(invitation: Invitation, token: str, user: User | None, status: int = 200):
+    state = "anonymous" if user is None else ("join" if invitations.is_for(invitation, user) else "wrong_account")
+    return render_template("web/invitation.html", invitation=invitation, token=token, user=user, state=state,
+                           form=ActionForm(), registration=current_app.config["REGISTRATION_ENABLED"]), status
+
+
+@bp.route("/invitations/<token>", methods=["GET"])
+def invitation(token: str):
+    try:
+        found = invitations.find_open(token)
+    except BadRequest:
+        return _invalid_page()
+    return _invitation_page(found, token, browser_sessions.current_browser_user())
+
+
+@bp.route("/invitations/<token>", methods=["POST"])
+def join_organization(token: str):
+    user = browser_sessions.current_browser_user()
+    if user is None:
+        return redirect(url_for("web.login", next=url_for("web.invitation", token=token)))
+    try:
+        found, membership = invitations.accept(token, user)
+    except BadRequest:
+        return _invalid_page()
+    except Forbidden:
+        return _invitation_page(invitations.find_open(token), token, user, status=403)
+    _flash_joined(found, already_member=membership is None)
+    return redirect(url_for("web.account"))
+
+
+@bp.route("/invitations/<token>/register", methods=["GET", "POST"])
+@register_limited
+def register_from_invitation(token: str):
+    try:
+        found = invitations.find_open(token)
+    except BadRequest:
+        return _invalid_page()
+    if not current_app.config["REGISTRATION_ENABLED"]:
+        abort(404)
+    form = InvitationRegisterForm()
+    if not form.is_submitted():
+        return _register_page(form, found, token)
+    if not form.validate():
+        return _register_page(form, found, token, status=422)
+    try:
+        user, joined = invitations.register_and_accept(token, form.name.data, form.password.data)
+    except Conflict:
+        return _register_page(form, found, token, status=409, error="An account with this address already "
+                              "exists: sign in with it to join, or reset its password if you forgot it.")
+    except ValidationError as exc:
+        return _register_page(form, found, token, status=422, error=show_on_form(form, exc))
+    except BadRequest:
+        return _invalid_page()
+    browser_sessions.sign_in(user, amr=["pwd"])
+    _flash_joined(joined, already_member=False)
+    return redirect(url_for("web.account"))
+
+
+def _register_page(form: InvitationRegisterForm, found: Invitation, token: str, status: int = 200,
+                   error: str | None = None):
+    return render_template("web/invitation_register.html", form=form, invitation=found, token=token,
+                           error=error), status
+
+
+def _flash_joined(found: Invitation, *, already_member: bool) -> None:
+    name = found.organization.name
+    if already_member:
+        flash(f"You were already a member of {name}; your role there is unchanged.", "info")
+    else:
+        flash(f"You joined {name} as {found.role}.", "success")
