@@ -124,7 +124,7 @@ def create_user(actor: Actor, email: str, name: str) -> User:
         raise Conflict(EMAIL_IN_USE) from exc
     send_account_invitation_mail(user, issue_token(user, TokenPurpose.SET_PASSWORD))
     audit.record("admin.user.created", actor_user_id=actor.user_id, target_type="user", target_id=user.id,
-                 details=actor.details(invitation_sent=True))
+                 details=actor.details())
     return user
 
 

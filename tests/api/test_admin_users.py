@@ -11,8 +11,8 @@ import requests
 from sqlalchemy import select
 
 from idp.extensions import db
-from idp.models import (AccessToken, AuditEvent, FederatedIdentity, RefreshToken, Role, Session, SessionKind,
-                        SessionStatus, User)
+from idp.models import (AccessToken, AuditEvent, FederatedIdentity, LogoutDelivery, RefreshToken, Role, Session,
+                        SessionKind, SessionStatus, User)
 from idp.services import federated_sign_in
 from idp.services.sessions import create_session
 from idp.services.upstream_identity import UpstreamIdentity
@@ -390,6 +390,24 @@ def test_sessions_revoke_ends_every_session_and_token(app, client, as_admin, adm
         assert all(t.revoked_at for t in db.session.scalars(select(RefreshToken)))
     [row] = audit_rows(app, "admin.user.sessions_revoked")
     assert (row.actor_user_id, row.target_id, row.details["sessions_ended"]) == (admin.id, carol.id, 2)
+
+
+@pytest.mark.parametrize("call", ["revoke", "disable"])
+def test_ending_sessions_queues_back_channel_logout(app, client, factories, as_admin, carol, call):
+    """OpenID Connect Back-Channel Logout 1.0 2.5: sessions/revoke and disabling tell each relying party
+    of the ended sessions that registered a backchannel_logout_uri (one queued logout token each)."""
+    rp = factories.client(redirect_uris=[REDIRECT_URI], first_party=True,
+                          backchannel_logout_uri="https://rp.example/backchannel")
+    flow = Flow(app, app.test_client(), rp)
+    session_id = flow.sign_in(carol)
+    flow.tokens()
+    if call == "revoke":
+        assert_success(client.post(f"{USERS}/{carol.id}/sessions/revoke", headers=as_admin))
+    else:
+        assert_success(client.patch(f"{USERS}/{carol.id}", json={"disabled": True}, headers=as_admin))
+    with app.app_context():
+        queued = [(d.oauth_client_id, d.session_id) for d in db.session.scalars(select(LogoutDelivery))]
+    assert queued == [(rp.id, session_id)]
 
 
 def _api_token(app, user) -> str:
