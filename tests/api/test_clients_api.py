@@ -388,3 +388,23 @@ def test_concurrent_patches_with_one_etag_give_one_200(app, factories, auth_head
         live.stop()
     assert statuses == [200] + [412] * (len(headers) - 1)
     assert len(audit_rows(app, "client.updated")) == 1
+
+
+def test_dynamic_registration_cannot_grant_itself_management_scopes(client, app):
+    """RFC 7591 3.2.2: /oauth2/register checks scope against the provider's scopes_supported, which has
+    no management scope, so an initial access token cannot make a service account."""
+    token = app.test_cli_runner().invoke(args=["clients", "initial-token"]).output.strip()
+    response = client.post("/oauth2/register", json={**MACHINE, "scope": "manage:clients"},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_client_metadata"
+
+
+def test_per_client_refresh_token_lifetime_is_honoured(app, factories):
+    """A client's refresh_token_lifetime replaces REFRESH_TOKEN_LIFETIME for the refresh tokens it gets."""
+    from idp.services.tokens import create_refresh_token, find_refresh_token
+
+    user, rp = factories.user(), factories.client(refresh_token_lifetime=600)
+    with app.app_context():
+        token = create_refresh_token(db.session.get(OAuthClient, rp.id), user, "openid offline_access")
+        row = find_refresh_token(token)
+        assert (row.expires_at - row.issued_at).total_seconds() == 600
