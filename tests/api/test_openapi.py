@@ -143,3 +143,112 @@ def test_text_fields_document_the_characters_they_refuse(client):
         assert pattern.match("Ada Lovelace") and not pattern.match("Ada\x00Lovelace"), (schema, field)
     assert schemas["Register"]["properties"]["email"]["format"] == "email"
     assert schemas["Register"]["properties"]["password"]["minLength"] == 8
+
+
+# The management surface of issue #11, every operation of it.
+MANAGEMENT_OPERATIONS = {
+    ("get", "/api/v1/clients"), ("post", "/api/v1/clients"), ("get", "/api/v1/clients/{client_id}"),
+    ("patch", "/api/v1/clients/{client_id}"), ("delete", "/api/v1/clients/{client_id}"),
+    ("post", "/api/v1/clients/{client_id}/secret"),
+    ("get", "/api/v1/admin/users"), ("post", "/api/v1/admin/users"), ("get", "/api/v1/admin/users/{user_id}"),
+    ("patch", "/api/v1/admin/users/{user_id}"), ("delete", "/api/v1/admin/users/{user_id}"),
+    ("post", "/api/v1/admin/users/{user_id}/sessions/revoke"), ("post", "/api/v1/admin/users/{user_id}/password-reset"),
+    ("get", "/api/v1/admin/users/{user_id}/sessions"), ("get", "/api/v1/admin/users/{user_id}/identities"),
+    ("get", "/api/v1/admin/organizations"),
+    ("get", "/api/v1/organizations/{organization_id}/invitations"),
+    ("post", "/api/v1/organizations/{organization_id}/invitations"),
+    ("get", "/api/v1/organizations/{organization_id}/invitations/{invitation_id}"),
+    ("delete", "/api/v1/organizations/{organization_id}/invitations/{invitation_id}"),
+    ("post", "/api/v1/organizations/{organization_id}/invitations/{invitation_id}/resend"),
+    ("get", "/api/v1/audit"), ("get", "/api/v1/audit/export"),
+    ("get", "/api/v1/keys"), ("post", "/api/v1/keys"), ("post", "/api/v1/keys/rotate"), ("get", "/api/v1/keys/{kid}"),
+    ("post", "/api/v1/keys/{kid}/retire"),
+}
+
+
+def parameter_names(spec: dict, path: str, method: str) -> dict[str, str]:
+    """name -> location of every parameter of an operation (path-level ones included)."""
+    item = spec["paths"][path]
+    params = [resolve(spec, p) for p in item.get("parameters", []) + item[method].get("parameters", [])]
+    return {p["name"]: p["in"] for p in params}
+
+
+def success_response(spec: dict, operation: dict) -> dict:
+    return resolve(spec, next(r for code, r in operation["responses"].items() if code.startswith("2")))
+
+
+def schema_of(spec: dict, node: dict) -> dict:
+    """A schema with `$ref`s and apispec's one-member `allOf` wrappers followed."""
+    node = resolve(spec, node)
+    while len(node.get("allOf", [])) == 1:
+        node = resolve(spec, node["allOf"][0])
+    return node
+
+
+def test_every_management_operation_is_in_the_spec_with_the_errors_it_can_give(client):
+    """Issue #11's operations: bearer security, 401/403, 404 where a path names a resource, 422 where a query
+    or body is validated, 412 and If-Match on PATCH and DELETE (RFC 9110 13.1.1)."""
+    spec = spec_of(client)
+    for method, path in sorted(MANAGEMENT_OPERATIONS):
+        operation = spec["paths"].get(path, {}).get(method)
+        assert operation is not None, f"{method.upper()} {path} is missing from the spec"
+        responses, params = set(operation["responses"]), parameter_names(spec, path, method)
+        assert operation.get("security") and {"401", "403"} <= responses, f"{method} {path}: 401/403"
+        if "path" in params.values():
+            assert "404" in responses, f"{method} {path}: 404 undocumented"
+        if "query" in params.values() or "requestBody" in operation:
+            assert "422" in responses, f"{method} {path}: 422 undocumented"
+        if method in ("patch", "delete"):
+            assert "412" in responses and params.get("If-Match") == "header", f"{method} {path}: If-Match/412"
+
+
+def test_management_lists_page_by_cursor_and_say_so(client):
+    """Every management list takes limit and cursor and documents meta.pagination.next_cursor."""
+    spec = spec_of(client)
+    lists = [(method, path) for method, path in MANAGEMENT_OPERATIONS
+             if method == "get" and "cursor" in parameter_names(spec, path, method)]
+    assert {("get", "/api/v1/clients"), ("get", "/api/v1/admin/users"), ("get", "/api/v1/admin/organizations"),
+            ("get", "/api/v1/audit"), ("get", "/api/v1/keys")} <= set(lists)
+    for method, path in lists:
+        assert parameter_names(spec, path, method)["limit"] == "query", path
+        envelope = schema_of(spec, success_response(spec, spec["paths"][path][method])["content"]["application/json"]["schema"])
+        meta = schema_of(spec, envelope["properties"]["meta"])
+        pagination = schema_of(spec, meta["properties"]["pagination"])
+        assert {"next_cursor", "limit"} <= set(pagination["properties"]), path
+
+
+def test_management_resources_that_take_if_match_hand_out_their_etag(client):
+    """A resource that PATCH or DELETE changes under If-Match documents the ETag header on its GET (RFC 9110 8.8.3)."""
+    spec = spec_of(client)
+    for method, path in MANAGEMENT_OPERATIONS:
+        operation = spec["paths"][path][method]
+        if method in ("patch", "delete") and "412" in operation["responses"]:
+            getter = spec["paths"][path].get("get")
+            assert getter is not None and "ETag" in success_response(spec, getter).get("headers", {}), path
+
+
+def test_secrets_are_write_only_in_the_management_responses(client):
+    """client_secret appears in a response only where it is shown once (creation, rotation); no password
+    or its hash anywhere."""
+    spec = spec_of(client)
+    shown_once = {("post", "/api/v1/clients"), ("post", "/api/v1/clients/{client_id}/secret")}
+
+    def properties(schema: dict, depth: int = 0) -> set[str]:
+        """Names of the string-valued (or object) properties, nested ones included."""
+        schema = schema_of(spec, schema)
+        found = set()
+        for name, prop in schema.get("properties", {}).items():
+            prop = schema_of(spec, prop)
+            if prop.get("type") != "boolean":
+                found.add(name)
+            if depth < 4:
+                found |= properties(prop.get("items", prop), depth + 1)
+        return found
+
+    for method, path in MANAGEMENT_OPERATIONS:
+        content = success_response(spec, spec["paths"][path][method]).get("content", {})
+        if "application/json" not in content:
+            continue
+        names = properties(content["application/json"]["schema"])
+        assert "password" not in names and "password_hash" not in names, path
+        assert ("client_secret" in names) == ((method, path) in shown_once), f"{method} {path}"
