@@ -1,4 +1,4 @@
-"""The invitation page (/invitations/<token>): see the organization and role, sign in or register, join.
+"""The invitation page (/invitations?token=...): see the organization and role, sign in or register, join.
 
 The invitation is for an address, not for whoever holds the link: only an account with that address
 joins. Signed in with another account, the page says so and offers to sign out. Registering from the
@@ -7,7 +7,7 @@ there (idp.services.invitations). An unknown, resent, revoked, used or expired l
 """
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
@@ -42,8 +42,14 @@ def _invitation_page(invitation: Invitation, token: str, user: User | None, stat
                            form=ActionForm(), registration=current_app.config["REGISTRATION_ENABLED"]), status
 
 
-@bp.route("/invitations/<token>", methods=["GET"])
-def invitation(token: str):
+def _token() -> str:
+    # In the query string, like the reset and verification links: access logs leave query strings out.
+    return request.args.get("token", "")
+
+
+@bp.route("/invitations", methods=["GET"])
+def invitation():
+    token = _token()
     try:
         found = invitations.find_open(token)
     except BadRequest:
@@ -51,8 +57,9 @@ def invitation(token: str):
     return _invitation_page(found, token, browser_sessions.current_browser_user())
 
 
-@bp.route("/invitations/<token>", methods=["POST"])
-def join_organization(token: str):
+@bp.route("/invitations", methods=["POST"])
+def join_organization():
+    token = _token()
     user = browser_sessions.current_browser_user()
     if user is None:
         return redirect(url_for("web.login", next=url_for("web.invitation", token=token)))
@@ -66,9 +73,10 @@ def join_organization(token: str):
     return redirect(url_for("web.account"))
 
 
-@bp.route("/invitations/<token>/register", methods=["GET", "POST"])
+@bp.route("/invitations/register", methods=["GET", "POST"])
 @register_limited
-def register_from_invitation(token: str):
+def register_from_invitation():
+    token = _token()
     try:
         found = invitations.find_open(token)
     except BadRequest:
