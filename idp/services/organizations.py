@@ -18,6 +18,7 @@ from idp.errors import Conflict, Forbidden, NotFound, ValidationError
 from idp.extensions import db
 from idp.models import Membership, OAuthClient, Organization, Role, User
 from idp.services import audit
+from idp.services.client_generation import client_changed
 
 SLUG_MAX_LENGTH = 100
 ROLE_ORDER = {Role.OWNER.value: 0, Role.ADMIN.value: 1, Role.MEMBER.value: 2}
@@ -136,15 +137,24 @@ def update_organization(access: OrganizationAccess, changes: dict) -> Organizati
 
 
 def delete_organization(access: OrganizationAccess) -> None:
-    """Delete the organization and its memberships (owners only); its clients are detached, not deleted."""
+    """Delete the organization and its memberships (owners only); its clients are detached and deactivated.
+
+    Deactivated, not only detached: a client without an organization is a platform client, and a service
+    account of the deleted organization must not wake up acting platform-wide. A platform admin may
+    reactivate one deliberately (PATCH /api/v1/clients/<id>).
+    """
     _require_owner(access, "organization.delete", "Only owners can delete the organization.")
     organization = access.organization
     # Explicit, so SQLite without enforced foreign keys ends in the same state as PostgreSQL.
-    db.session.execute(update(OAuthClient).where(OAuthClient.organization_id == organization.id)
-                       .values(organization_id=None), execution_options={"synchronize_session": False})
+    detached = db.session.execute(
+        update(OAuthClient).where(OAuthClient.organization_id == organization.id)
+        .values(organization_id=None, is_active=False, version=OAuthClient.version + 1),
+        execution_options={"synchronize_session": False}).rowcount
     audit.record("organization.delete", actor_user_id=access.actor.id, target_type="organization",
                  target_id=organization.id, organization_id=organization.id,
-                 details={"slug": organization.slug, "name": organization.name})
+                 details={"slug": organization.slug, "name": organization.name, "clients_deactivated": detached})
+    if detached:
+        client_changed()  # cached copies on every worker are dropped once this commits
     for membership in list(organization.memberships):
         db.session.delete(membership)
     db.session.delete(organization)

@@ -432,3 +432,17 @@ def test_api_audience_must_be_its_own_absolute_uri(monkeypatch, value):
     assert any("API_AUDIENCE" in problem for problem in load_settings().problems)
     monkeypatch.setenv("API_AUDIENCE", "https://api.example.com/management")
     assert not any("API_AUDIENCE" in problem for problem in load_settings().problems)
+
+
+def test_a_deleted_organizations_service_account_never_acts_platform_wide(client, world, factories):
+    """Deleting an organization detaches its clients (no organization = platform client) and so also
+    deactivates them: its service account's token stops working at once (RFC 9068 4 / RFC 6750 3.1
+    invalid_token) instead of turning into a platform-wide one, and it gets no new token."""
+    account = service_account(factories, "manage:organizations", organization_id=world.org.id)
+    token = machine_access_token(client, account, scope="manage:organizations")
+    owner = world.sessions["owner"]
+    assert client.delete(f"/api/v1/organizations/{world.org.id}", headers=owner).status_code == 200
+    response = client.get("/api/v1/admin/organizations", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert machine_token(client, account, scope="manage:organizations").get_json()["error"] == "invalid_client"

@@ -227,15 +227,19 @@ def test_delete_permission_matrix(app, client, world, who, status):
     assert count(app, Organization) == (0 if status == 200 else 1)
 
 
-def test_delete_removes_memberships_detaches_clients_and_audits(app, client, world, factories):
-    """Deleting drops every membership, keeps the org's OAuth clients (detached), and is audited."""
+def test_delete_removes_memberships_detaches_and_deactivates_clients_and_audits(app, client, world, factories):
+    """Deleting drops every membership, keeps the org's OAuth clients detached and deactivated (a client
+    without an organization is a platform client: none wakes up as one), and is audited."""
     factories.client(client_id="acme-app", organization_id=world.org.id)
     assert client.delete(world.url, headers=world.headers["owner"]).get_json()["success"] is True
     assert count(app, Membership) == 0
     with app.app_context():
-        assert db.session.scalar(select(OAuthClient.organization_id).where(OAuthClient.client_id == "acme-app")) is None
+        row = db.session.execute(select(OAuthClient.organization_id, OAuthClient.is_active)
+                                 .where(OAuthClient.client_id == "acme-app")).one()
+    assert tuple(row) == (None, False)
     [event] = audit_rows(app, "organization.delete")
     assert event.organization_id == world.org.id and event.details["slug"] == "acme-corp"
+    assert event.details["clients_deactivated"] == 1
     assert client.get(world.url, headers=world.headers["owner"]).status_code == 404
 
 
