@@ -10,6 +10,7 @@ from idp.oidc.bearer import find_access_token
 from idp.oidc.client_auth import AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from idp.services import audit
 from idp.services import tokens as token_records
+from idp.services.management_scopes import audience_for_scope
 
 
 def find_token(token: str, hint: str | None) -> AccessToken | RefreshToken | None:
@@ -42,7 +43,8 @@ class TokenIntrospection(IntrospectionEndpoint):
                 "exp": int(token.expires_at.timestamp()), "iat": int(token.issued_at.timestamp()),
                 "sub": user.subject if user else token.client.client_id, "iss": current_app.config["ISSUER"]}
         if isinstance(token, AccessToken):
-            body.update(jti=token.jti, aud=current_app.config["ISSUER"])
+            # The same audience the JWT carries (RFC 9068 2.2): API_AUDIENCE for management scopes.
+            body.update(jti=token.jti, aud=audience_for_scope(token.scope))
         return body
 
 

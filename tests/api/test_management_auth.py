@@ -384,11 +384,13 @@ def test_management_scopes_are_not_advertised(client):
 
 
 def test_introspection_reports_a_management_token_active(client, factories):
-    """Introspection and the API share one verification (idp.services.access_tokens)."""
+    """Introspection and the API share one verification (idp.services.access_tokens); RFC 7662 2.2 `aud`
+    is the token's own audience (RFC 9068 2.2), API_AUDIENCE here, as in the JWT."""
     account = service_account(factories, "manage:clients")
     token = machine_access_token(client, account)
     body = client.post("/oauth2/introspect", data={"token": token}, headers=basic_auth(account.client_id)).get_json()
     assert body["active"] is True and body["scope"] == "manage:clients"
+    assert body["aud"] == API_AUDIENCE == claims_of(client.application, token)["aud"]
 
 
 # -- the principal's organization rules (require_organization_role) ---------------------------------
