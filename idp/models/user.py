@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, String
+from sqlalchemy import JSON, Boolean, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.extensions import db
@@ -18,6 +18,8 @@ def new_subject() -> str:
 
 class User(IdMixin, TimestampMixin, db.Model):
     __tablename__ = "users"
+    # The admin user list pages newest first by (created_at, id) (migration 0009).
+    __table_args__ = (Index("ix_users_created_at_id", "created_at", "id"),)
 
     email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
     password_hash: Mapped[str | None] = mapped_column(String(100))
