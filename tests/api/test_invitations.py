@@ -1,7 +1,6 @@
 """/api/v1/organizations/<id>/invitations: invite, list, get, resend, revoke; the permission matrix; audit."""
 from __future__ import annotations
 
-import base64
 from urllib.parse import urlsplit
 
 import pytest
@@ -10,9 +9,9 @@ from sqlalchemy import select
 from idp.extensions import db
 from idp.models import AuditEvent, Invitation
 from tests.api.envelope_assertions import assert_error, assert_success
+from tests.api.service_accounts import service_token
 from tests.web.helpers import link_in
 
-SECRET = "s3cret-client-secret"
 INVITATION_FIELDS = {"id", "organization_id", "email", "role", "status", "invited_by", "created_at", "expires_at",
                      "last_sent_at", "send_count", "accepted_at", "accepted_by", "revoked_at"}
 
@@ -63,16 +62,6 @@ def invite(api, org, headers, email="ada@example.com", role="member"):
 def events(app, action: str) -> list[AuditEvent]:
     with app.app_context():
         return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
-
-
-def service_token(api, factories, scope: str, **client_fields) -> str:
-    """A client_credentials access token (RFC 6749 4.4) of a new service-account client."""
-    client = factories.client(grant_types=["client_credentials"], redirect_uris=[], scope=scope, **client_fields)
-    basic = base64.b64encode(f"{client.client_id}:{SECRET}".encode()).decode()
-    response = api.post("/oauth2/token", data={"grant_type": "client_credentials", "scope": scope},
-                        headers={"Authorization": f"Basic {basic}"})
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()["access_token"]
 
 
 def path_of(link: str) -> str:

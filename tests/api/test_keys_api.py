@@ -13,8 +13,7 @@ from idp.extensions import db
 from idp.models import AuditEvent, Role
 from idp.services.signing_keys import KeyStore
 from tests.api.envelope_assertions import assert_error, assert_success
-
-SECRET = "s3cret-client-secret"
+from tests.api.service_accounts import SECRET, service_token
 
 
 @pytest.fixture
@@ -36,16 +35,6 @@ def store(keys_app) -> KeyStore:
 @pytest.fixture
 def admin_headers(factories, auth_headers, keys_app):
     return auth_headers(factories.user(is_admin=True), keys_app)
-
-
-def service_token(api, factories, scope: str, **client_fields) -> str:
-    """A client_credentials access token (RFC 6749 4.4) of a new service-account client."""
-    client = factories.client(grant_types=["client_credentials"], redirect_uris=[], scope=scope, **client_fields)
-    basic = base64.b64encode(f"{client.client_id}:{SECRET}".encode()).decode()
-    response = api.post("/oauth2/token", data={"grant_type": "client_credentials", "scope": scope},
-                        headers={"Authorization": f"Basic {basic}"})
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()["access_token"]
 
 
 def bearer(token: str) -> dict:
