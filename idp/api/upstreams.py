@@ -1,19 +1,27 @@
 """/api/v1/upstreams: upstream identity providers (federation), for platform admins and the owners and
-admins of an organization (its own upstreams)."""
+admins of an organization (its own upstreams); tokens need the manage:upstreams scope, and a service
+account manages its own organization's (a platform-wide one: every upstream).
+
+An upstream another caller may not manage is answered as if it did not exist (404). Conditional writes
+follow RFC 9110 13.1.1 (If-Match, 412). Secrets are write-only.
+"""
 from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from idp.api.conventions import (ETAG_HEADER, IF_MATCH_PARAMETER, PRECONDITION_FAILED_RESPONSE, check_if_match,
+                                 etag_for, with_etag)
 from idp.api.envelope import ErrorEnvelopeSchema, ListMetaSchema, envelope_of, ok
 from idp.api.schemas.upstreams import (UpstreamCreateSchema, UpstreamListQuerySchema, UpstreamSchema,
                                        UpstreamUpdateSchema)
-from idp.api.security import BEARER_SECURITY, current_user, login_required
+from idp.api.security import BEARER_SECURITY, current_principal, management_required
 from idp.federation.connectors import urls_for
 from idp.federation.validation import validate_settings
 from idp.models import Upstream
 from idp.services import upstream_admin, upstreams
+from idp.services.management_scopes import MANAGE_UPSTREAMS
 
 blp = Blueprint("upstreams", __name__, url_prefix="/api/v1/upstreams",
                 description="Upstream identity providers: OpenID Connect, Google, Microsoft, GitHub, SAML 2.0")
@@ -21,7 +29,9 @@ blp = Blueprint("upstreams", __name__, url_prefix="/api/v1/upstreams",
 NOT_FOUND = {"schema": ErrorEnvelopeSchema,
              "description": "No such upstream or organization, or the caller may not manage it"}
 FORBIDDEN = {"schema": ErrorEnvelopeSchema,
-             "description": "The caller's role does not allow this (members; email domains are for platform admins)"}
+             "description": "The token lacks manage:upstreams, or the caller's role does not allow this (members; "
+                            "email domains are for platform admins)"}
+INVALID_QUERY = {"schema": ErrorEnvelopeSchema, "description": "VALIDATION_ERROR: an unknown or malformed parameter"}
 CONFLICT = {"schema": ErrorEnvelopeSchema, "description": "Slug in use, or an email domain claimed by another upstream"}
 INVALID = {"schema": ErrorEnvelopeSchema,
            "description": "VALIDATION_ERROR: a field is malformed, belongs to another kind, or the upstream refuted it "
@@ -49,63 +59,80 @@ def upstream_data(upstream: Upstream) -> dict:
     return data
 
 
+def upstream_etag(upstream: Upstream) -> str:
+    """Changes with every stored change, secrets included (they are never shown, but they change the upstream)."""
+    return etag_for(upstream.id, upstream.updated_at)
+
+
 @blp.route("")
 class UpstreamCollection(MethodView):
-    @login_required
+    @management_required(MANAGE_UPSTREAMS)
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(UpstreamListQuerySchema, location="query", unknown=ma.RAISE)  # a misspelt filter is a 422
     @blp.response(200, envelope_of(UpstreamSchema, many=True, meta=ListMetaSchema),
                   description="The upstreams the caller manages, by slug")
+    @blp.alt_response(403, **FORBIDDEN)
+    @blp.alt_response(422, **INVALID_QUERY)
     def get(self, query: dict):
         """List the upstreams the caller may manage (platform admins: all)."""
-        found = upstream_admin.list_upstreams(current_user(), query.get("organization_id"))
+        found = upstream_admin.list_upstreams(current_principal(), query.get("organization_id"))
         return ok([upstream_data(upstream) for upstream in found], "Upstreams", meta={"count": len(found)})
 
-    @login_required
+    @management_required(MANAGE_UPSTREAMS)
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(UpstreamCreateSchema)
-    @blp.response(201, envelope_of(UpstreamSchema), description="Created, its settings checked with the upstream")
+    @blp.response(201, envelope_of(UpstreamSchema), headers=ETAG_HEADER,
+                  description="Created, its settings checked with the upstream")
     @blp.alt_response(403, **FORBIDDEN)
     @blp.alt_response(404, **NOT_FOUND)
     @blp.alt_response(409, **CONFLICT)
     @blp.alt_response(422, **INVALID)
     def post(self, data: dict):
         """Create an upstream (platform admins; owners and admins for their organization)."""
-        upstream = upstream_admin.create_upstream(current_user(), data, validate_settings)
-        return ok(upstream_data(upstream), "Upstream created", code=201)
+        upstream = upstream_admin.create_upstream(current_principal(), data, validate_settings)
+        return with_etag((ok(upstream_data(upstream), "Upstream created", code=201), 201), upstream_etag(upstream))
 
 
 @blp.route("/<upstream_id>")
 class UpstreamItem(MethodView):
-    @login_required
+    @management_required(MANAGE_UPSTREAMS)
     @blp.doc(security=BEARER_SECURITY)
-    @blp.response(200, envelope_of(UpstreamSchema))
+    @blp.response(200, envelope_of(UpstreamSchema), headers=ETAG_HEADER)
+    @blp.alt_response(403, **FORBIDDEN)
     @blp.alt_response(404, **NOT_FOUND)
     def get(self, upstream_id: str):
-        """Get an upstream the caller may manage."""
-        return ok(upstream_data(upstream_admin.get_upstream(current_user(), upstream_id)), "Upstream")
+        """Get an upstream the caller may manage, with the ETag a PATCH or DELETE may send back in If-Match."""
+        upstream = upstream_admin.get_upstream(current_principal(), upstream_id)
+        return with_etag(ok(upstream_data(upstream), "Upstream"), upstream_etag(upstream))
 
-    @login_required
-    @blp.doc(security=BEARER_SECURITY)
+    @management_required(MANAGE_UPSTREAMS)
+    @blp.doc(security=BEARER_SECURITY, parameters=[IF_MATCH_PARAMETER])
     @blp.arguments(UpstreamUpdateSchema)
-    @blp.response(200, envelope_of(UpstreamSchema), description="Updated; changed settings are checked again")
+    @blp.response(200, envelope_of(UpstreamSchema), headers=ETAG_HEADER,
+                  description="Updated; changed settings are checked again")
     @blp.alt_response(403, **FORBIDDEN)
     @blp.alt_response(404, **NOT_FOUND)
     @blp.alt_response(409, **CONFLICT)
+    @blp.alt_response(412, **PRECONDITION_FAILED_RESPONSE)
     @blp.alt_response(422, **INVALID)
     def patch(self, data: dict, upstream_id: str):
         """Change an upstream; kind and organization never change, and an omitted secret is kept."""
-        actor = current_user()
-        upstream = upstream_admin.get_upstream(actor, upstream_id)
-        upstream = upstream_admin.update_upstream(actor, upstream, data, validate_settings)
-        return ok(upstream_data(upstream), "Upstream updated")
+        principal = current_principal()
+        upstream = upstream_admin.get_upstream(principal, upstream_id, for_update=True)
+        check_if_match(upstream_etag(upstream))
+        upstream = upstream_admin.update_upstream(principal, upstream, data, validate_settings)
+        return with_etag(ok(upstream_data(upstream), "Upstream updated"), upstream_etag(upstream))
 
-    @login_required
-    @blp.doc(security=BEARER_SECURITY)
+    @management_required(MANAGE_UPSTREAMS)
+    @blp.doc(security=BEARER_SECURITY, parameters=[IF_MATCH_PARAMETER])
     @blp.response(200, envelope_of(None), description="Deleted, with the identities federated through it")
+    @blp.alt_response(403, **FORBIDDEN)
     @blp.alt_response(404, **NOT_FOUND)
+    @blp.alt_response(412, **PRECONDITION_FAILED_RESPONSE)
     def delete(self, upstream_id: str):
         """Delete an upstream: nobody signs in through it any more."""
-        actor = current_user()
-        upstream_admin.delete_upstream(actor, upstream_admin.get_upstream(actor, upstream_id))
+        principal = current_principal()
+        upstream = upstream_admin.get_upstream(principal, upstream_id, for_update=True)
+        check_if_match(upstream_etag(upstream))
+        upstream_admin.delete_upstream(principal, upstream)
         return ok({}, "Upstream deleted")

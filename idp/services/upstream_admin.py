@@ -1,8 +1,9 @@
 """Managing upstream identity providers: who may change which, what is stored, and the audit trail.
 
-Rules (issue 10, "Management API"):
+Rules (issue 10, "Management API"; issue 11 for tokens):
 - platform admins manage platform-wide upstreams (organization_id null) and every organization's;
-  owners and admins of an organization manage that organization's own. Anyone else is told an
+  owners and admins of an organization manage that organization's own. A service account acts as an
+  admin of its own organization, or as a platform admin when it has none. Anyone else is told an
   upstream does not exist (404), and a list shows only what the caller may manage;
 - `kind` and `organization_id` never change after creation;
 - an email domain belongs to at most one upstream (409 otherwise), and only a platform admin claims
@@ -20,13 +21,14 @@ stored or raises ValidationError naming each bad field. Services never import th
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from idp.errors import Conflict, Forbidden, NotFound, ValidationError
 from idp.extensions import db
-from idp.models import Membership, Organization, Role, Upstream, User
+from idp.models import Membership, Organization, Role, Upstream
 from idp.services import audit, upstreams
 
 # The settings each kind takes through the API (flat request fields), and its write-only secrets.
@@ -54,62 +56,90 @@ PLATFORM_ADMIN_FIELDS = ("email_domains", "enforce_for_domains", "trust_email_ve
 Validator = Callable[[str, dict, dict], tuple[dict, dict]]
 
 
-def _manages(actor: User, organization_id: str | None) -> bool:
-    if actor.is_admin:
+class Actor(Protocol):
+    """Who manages upstreams, as the API authenticated them (its Principal): a user, or a service
+    account (a client_credentials token) with the rights of an admin of its own organization."""
+
+    @property
+    def is_platform_admin(self) -> bool: ...
+
+    @property
+    def is_service_account(self) -> bool: ...
+
+    @property
+    def organization_id(self) -> str | None: ...  # a service account's own organization
+
+    @property
+    def actor_user_id(self) -> str | None: ...
+
+    @property
+    def actor_client_id(self) -> str | None: ...
+
+    def organization_role(self, organization_id: str) -> Role | None: ...
+
+
+def _manages(actor: Actor, organization_id: str | None) -> bool:
+    if actor.is_platform_admin:
         return True
     if organization_id is None:
         return False
-    query = select(Membership.role).where(Membership.organization_id == organization_id,
-                                          Membership.user_id == actor.id)
-    role = db.session.scalar(query)
-    return role is not None and Role(role).manages
+    role = actor.organization_role(organization_id)
+    return role is not None and role.manages
 
 
-def list_upstreams(actor: User, organization_id: str | None = None) -> list[Upstream]:
+def _managed_organizations(actor: Actor):
+    """The organizations whose upstreams a non-platform-admin manages (a subquery for a user)."""
+    if actor.is_service_account:
+        return [actor.organization_id]
+    return select(Membership.organization_id).where(
+        Membership.user_id == actor.actor_user_id, Membership.role.in_([Role.OWNER.value, Role.ADMIN.value]))
+
+
+def list_upstreams(actor: Actor, organization_id: str | None = None) -> list[Upstream]:
     """The upstreams `actor` may manage (platform admins: all), optionally one organization's, by slug."""
     query = select(Upstream).order_by(Upstream.slug)
-    if not actor.is_admin:
-        managed = (select(Membership.organization_id)
-                   .where(Membership.user_id == actor.id, Membership.role.in_([Role.OWNER.value, Role.ADMIN.value])))
-        query = query.where(Upstream.organization_id.in_(managed))
+    if not actor.is_platform_admin:
+        query = query.where(Upstream.organization_id.in_(_managed_organizations(actor)))
     if organization_id is not None:
         query = query.where(Upstream.organization_id == organization_id)
     return list(db.session.scalars(query))
 
 
-def get_upstream(actor: User, upstream_id: str) -> Upstream:
-    """The upstream, when `actor` may manage it; NotFound otherwise (its existence is not revealed)."""
-    upstream = db.session.get(Upstream, upstream_id) if len(upstream_id) <= 36 else None
+def get_upstream(actor: Actor, upstream_id: str, *, for_update: bool = False) -> Upstream:
+    """The upstream, when `actor` may manage it; NotFound otherwise (its existence is not revealed).
+    `for_update` locks the row, so of two writers holding one ETag the second sees the first's change
+    (RFC 9110 13.1.1)."""
+    upstream = (db.session.get(Upstream, upstream_id, with_for_update=for_update)
+                if len(upstream_id) <= 36 else None)
     if upstream is None or not _manages(actor, upstream.organization_id):
         raise NotFound("Upstream not found.")
     return upstream
 
 
-def _require_organization(actor: User, organization_id: str | None) -> None:
+def _require_organization(actor: Actor, organization_id: str | None) -> None:
     """Who may create an upstream here: 422 without an organization for a non-admin, 404 for an
     organization the actor is not in (as organizations.get_access), 403 for a member who is not a manager."""
     if organization_id is None:
-        if not actor.is_admin:
+        if not actor.is_platform_admin:
             raise ValidationError("Give organization_id: only platform admins manage platform-wide upstreams.",
                                   details={"organization_id": ["Required: only platform admins manage "
                                                                "platform-wide upstreams."]})
         return
     if db.session.get(Organization, organization_id) is None:
         raise NotFound("Organization not found.")
-    if actor.is_admin:
+    if actor.is_platform_admin:
         return
-    role = db.session.scalar(select(Membership.role).where(Membership.organization_id == organization_id,
-                                                           Membership.user_id == actor.id))
+    role = actor.organization_role(organization_id)
     if role is None:
         raise NotFound("Organization not found.")
-    if not Role(role).manages:
+    if not role.manages:
         _deny(actor, "upstream.create", organization_id, "Only owners and admins manage upstreams.")
 
 
-def _deny(actor: User, action: str, organization_id: str | None, message: str, field: str | None = None,
+def _deny(actor: Actor, action: str, organization_id: str | None, message: str, field: str | None = None,
           target_id: str | None = None) -> None:
-    audit.record_failure(action, actor_user_id=actor.id, target_type="upstream", target_id=target_id,
-                         organization_id=organization_id, details={"reason": message})
+    audit.record_failure(action, actor_user_id=actor.actor_user_id, target_type="upstream", target_id=target_id,
+                         organization_id=organization_id, details={"reason": message, **_acting_client(actor)})
     raise Forbidden(message, details={field: [message]} if field else None)
 
 
@@ -153,13 +183,13 @@ def _refuse_claimed_domains(domains: list[str], exclude_id: str | None = None) -
                        details={"email_domains": [f"{domain} already belongs to another upstream." for domain in taken]})
 
 
-def _check_common(actor: User | None, organization_id: str | None, previous: dict, fields: dict, action: str,
+def _check_common(actor: Actor | None, organization_id: str | None, previous: dict, fields: dict, action: str,
                   target_id: str | None = None) -> None:
     """Trust decisions only by platform admins (actor None: the environment bootstrap); roles map only
     into an organization; a domain belongs to one upstream."""
     for name in PLATFORM_ADMIN_FIELDS:
         claims = name in fields and fields[name] and fields[name] != previous.get(name)
-        if claims and actor is not None and not actor.is_admin:
+        if claims and actor is not None and not actor.is_platform_admin:
             _deny(actor, action, organization_id, "Only platform admins claim email domains, enforce sign-in "
                   "through an upstream for them or trust its verified addresses.", field=name, target_id=target_id)
     if fields.get("role_mapping") and organization_id is None:
@@ -190,13 +220,18 @@ def _insert(upstream: Upstream) -> None:
         raise Conflict("This slug is already in use.", details={"slug": ["This slug is already in use."]}) from None
 
 
-def _audit(action: str, actor: User | None, upstream: Upstream, **details) -> None:
-    audit.record(action, actor_user_id=actor.id if actor else None, target_type="upstream", target_id=upstream.id,
-                 organization_id=upstream.organization_id,
-                 details={"slug": upstream.slug, "kind": upstream.kind, **details})
+def _acting_client(actor: Actor | None) -> dict:
+    """Audit details naming the service account that acts (its rows have no actor user)."""
+    return {"actor_client_id": actor.actor_client_id} if actor is not None and actor.actor_client_id else {}
 
 
-def create_upstream(actor: User | None, data: dict, validate: Validator) -> Upstream:
+def _audit(action: str, actor: Actor | None, upstream: Upstream, **details) -> None:
+    audit.record(action, actor_user_id=actor.actor_user_id if actor else None, target_type="upstream",
+                 target_id=upstream.id, organization_id=upstream.organization_id,
+                 details={"slug": upstream.slug, "kind": upstream.kind, **details, **_acting_client(actor)})
+
+
+def create_upstream(actor: Actor | None, data: dict, validate: Validator) -> Upstream:
     """Create an upstream from a flat request (slug, kind, organization_id, common and kind fields).
 
     `actor` None is the environment bootstrap acting for the platform."""
@@ -214,7 +249,7 @@ def create_upstream(actor: User | None, data: dict, validate: Validator) -> Upst
     return upstream
 
 
-def _source(actor: User | None) -> dict:
+def _source(actor: Actor | None) -> dict:
     return {} if actor is not None else {"source": "environment"}
 
 
@@ -231,7 +266,7 @@ def _merged(upstream: Upstream, settings: dict, secrets: dict) -> tuple[dict, di
     return {**(upstream.settings or {}), **settings}, {**upstreams.secrets_of(upstream), **secrets}
 
 
-def update_upstream(actor: User | None, upstream: Upstream, data: dict, validate: Validator) -> Upstream:
+def update_upstream(actor: Actor | None, upstream: Upstream, data: dict, validate: Validator) -> Upstream:
     """Change an upstream. Changed kind settings or secrets are validated again, merged over the stored
     ones (a change without a secret keeps the stored one); common fields alone are not, so an upstream
     that is down can still be disabled."""
@@ -260,7 +295,7 @@ def update_upstream(actor: User | None, upstream: Upstream, data: dict, validate
     return upstream
 
 
-def delete_upstream(actor: User, upstream: Upstream) -> None:
+def delete_upstream(actor: Actor, upstream: Upstream) -> None:
     """Delete the upstream; its federated identities, pending links and started sign-ins go with it
     (ON DELETE CASCADE), so nobody signs in through it again, mid-flow included."""
     _audit("upstream.deleted", actor, upstream, display_name=upstream.display_name)
