@@ -4,11 +4,22 @@ Rules: members read the organization and its member list; owners and admins mana
 settings; only owners grant or remove ownership and delete the organization; an organization
 always keeps at least one owner. Platform admins act as owners everywhere. Someone outside an
 organization is told it does not exist. Every change is audited with its organization_id.
+
+The actor is a user or a service account (a client acting with its own client_credentials token):
+an organization's service account acts as an admin of that organization, a platform-wide one (no
+organization) as a platform admin. Creating an organization makes a user its first owner, so the
+last-owner rule holds from the start: a user creating one becomes its owner, unless a platform
+admin names another (`owner_user_id` or `owner_email`); a platform-wide service account must name
+one, being no user itself; an organization's service account cannot create organizations at all.
+
+Conditional writes: a caller's `precondition(row)` runs once the row is loaded FOR UPDATE and the
+actor's rights are checked (so a refusal is a 403/404, never a 412 that would skip its audit row).
 """
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -24,25 +35,58 @@ SLUG_MAX_LENGTH = 100
 ROLE_ORDER = {Role.OWNER.value: 0, Role.ADMIN.value: 1, Role.MEMBER.value: 2}
 
 
+Precondition = Callable[[object], None]
+
+
+@dataclass(frozen=True)
+class OrganizationActor:
+    """Who acts on organizations, as the surface authenticated them: a user, or a service account."""
+
+    user: User | None
+    client_id: str | None = None  # a service account's client_id, recorded in audit details
+    client_organization_id: str | None = None  # the service account's organization (None: platform-wide)
+    is_platform_admin: bool = False  # a platform admin user, or a platform-wide service account
+
+    @classmethod
+    def of_user(cls, user: User) -> "OrganizationActor":
+        return cls(user=user, is_platform_admin=bool(user.is_admin))
+
+    @property
+    def user_id(self) -> str | None:
+        return self.user.id if self.user is not None else None
+
+    @property
+    def is_service_account(self) -> bool:
+        return self.user is None and self.client_id is not None
+
+    def details(self, **values) -> dict:
+        return {**values, "actor_client_id": self.client_id} if self.is_service_account else values
+
+
 @dataclass
 class OrganizationAccess:
     """An actor's standing in one organization."""
 
-    actor: User
+    actor: OrganizationActor
     organization: Organization
-    membership: Membership | None
+    membership: Membership | None  # the acting user's own membership
 
     @property
     def role(self) -> Role | None:
-        return Role(self.membership.role) if self.membership else None
+        """The actor's role here: a user's membership role; an organization's service account is an admin."""
+        if self.membership is not None:
+            return Role(self.membership.role)
+        if self.actor.is_service_account and self.actor.client_organization_id == self.organization.id:
+            return Role.ADMIN
+        return None
 
     @property
     def can_manage(self) -> bool:
-        return self.actor.is_admin or (self.role is not None and self.role.manages)
+        return self.actor.is_platform_admin or (self.role is not None and self.role.manages)
 
     @property
     def is_owner(self) -> bool:
-        return self.actor.is_admin or self.role is Role.OWNER
+        return self.actor.is_platform_admin or self.role is Role.OWNER
 
 
 def slugify(name: str) -> str:
@@ -74,28 +118,69 @@ def _refuse_taken_slug(slug: str, exclude_id: str | None = None) -> None:
         raise Conflict("This slug is already in use.", details={"slug": ["This slug is already in use."]})
 
 
-def create_organization(actor: User, name: str, slug: str | None = None,
-                        description: str | None = None) -> Organization:
-    """Create an organization whose first owner is `actor`; the slug is derived from the name unless given."""
+def create_organization(actor: OrganizationActor, name: str, slug: str | None = None,
+                        description: str | None = None, *, owner_email: str | None = None,
+                        owner_user_id: str | None = None) -> tuple[Organization, User]:
+    """Create an organization and its first owner; the slug is derived from the name unless given.
+
+    The owner is the acting user, or the account `owner_email` / `owner_user_id` names: platform admins
+    (users and platform-wide service accounts) may name anyone active, a platform-wide service account
+    must (422 naming `owner_user_id` otherwise); anyone else only themself (403). An organization's
+    service account may not create organizations (403). Returns the organization and its owner.
+    """
+    owner = _first_owner(actor, owner_email, owner_user_id)
     if slug:
         _refuse_taken_slug(slug)
     organization = Organization(name=name, slug=slug or unique_slug(name), description=description)
     db.session.add(organization)
     db.session.flush()
-    db.session.add(Membership(organization_id=organization.id, user_id=actor.id, role=Role.OWNER.value))
+    db.session.add(Membership(organization_id=organization.id, user_id=owner.id, role=Role.OWNER.value))
     db.session.flush()
-    audit.record("organization.create", actor_user_id=actor.id, target_type="organization",
-                 target_id=organization.id, organization_id=organization.id, details={"slug": organization.slug})
-    return organization
+    details = {"slug": organization.slug} if owner.id == actor.user_id else \
+        {"slug": organization.slug, "owner_user_id": owner.id}
+    audit.record("organization.create", actor_user_id=actor.user_id, target_type="organization",
+                 target_id=organization.id, organization_id=organization.id, details=actor.details(**details))
+    return organization, owner
 
 
-def get_access(actor: User, organization_id: str) -> OrganizationAccess:
-    """The actor's standing in the organization; NotFound when it is missing or the actor is outside it."""
-    organization = db.session.get(Organization, organization_id)
-    membership = _membership(organization_id, actor.id) if organization else None
-    if organization is None or (membership is None and not actor.is_admin):
+def _first_owner(actor: OrganizationActor, owner_email: str | None, owner_user_id: str | None) -> User:
+    if actor.is_service_account and not actor.is_platform_admin:
+        _refuse_creation(actor, "A service account of an organization cannot create organizations.")
+    if owner_email is None and owner_user_id is None:
+        if actor.user is None:
+            message = "A service account must name the owner: give owner_user_id or owner_email."
+            raise ValidationError(message, details={"owner_user_id": [message]})
+        return actor.user
+    if not actor.is_platform_admin and not _names(actor.user, owner_email, owner_user_id):
+        # Refused before the lookup, so the answer never tells whether the named account exists.
+        _refuse_creation(actor, "Only platform admins create an organization for someone else.")
+    return _find_user(owner_email, owner_user_id, fields=("owner_email", "owner_user_id"))
+
+
+def _names(user: User, email: str | None, user_id: str | None) -> bool:
+    """Whether the email (any case) or id given is `user`'s own."""
+    return email.strip().lower() == user.email.lower() if email else user_id == user.id
+
+
+def _refuse_creation(actor: OrganizationActor, message: str) -> None:
+    audit.record_failure("organization.create", actor_user_id=actor.user_id, target_type="organization",
+                         details=actor.details(reason=message))
+    raise Forbidden(message)
+
+
+def get_access(actor: OrganizationActor, organization_id: str, *, for_update: bool = False) -> OrganizationAccess:
+    """The actor's standing in the organization; NotFound when it is missing or the actor is outside it.
+
+    `for_update` locks the organization's row, for a conditional write of it."""
+    query = select(Organization).where(Organization.id == organization_id)
+    organization = db.session.scalars(query.with_for_update() if for_update else query).first()
+    if organization is None:
         raise NotFound("Organization not found.")
-    return OrganizationAccess(actor, organization, membership)
+    membership = _membership(organization_id, actor.user_id) if actor.user_id else None
+    access = OrganizationAccess(actor, organization, membership)
+    if access.role is None and not actor.is_platform_admin:
+        raise NotFound("Organization not found.")
+    return access
 
 
 def _membership(organization_id: str, user_id: str) -> Membership | None:
@@ -104,9 +189,9 @@ def _membership(organization_id: str, user_id: str) -> Membership | None:
 
 
 def _deny(access: OrganizationAccess, action: str, message: str) -> None:
-    audit.record_failure(action, actor_user_id=access.actor.id, target_type="organization",
+    audit.record_failure(action, actor_user_id=access.actor.user_id, target_type="organization",
                          target_id=access.organization.id, organization_id=access.organization.id,
-                         details={"reason": message})
+                         details=access.actor.details(reason=message))
     raise Forbidden(message)
 
 
@@ -120,10 +205,13 @@ def _require_owner(access: OrganizationAccess, action: str, message: str = "Only
         _deny(access, action, message)
 
 
-def update_organization(access: OrganizationAccess, changes: dict) -> Organization:
+def update_organization(access: OrganizationAccess, changes: dict,
+                        precondition: Precondition | None = None) -> Organization:
     """Change name, slug or description (owners and admins)."""
     _require_manager(access, "organization.update")
     organization = access.organization
+    if precondition is not None:
+        precondition(organization)
     if changes.get("slug") and changes["slug"] != organization.slug:
         _refuse_taken_slug(changes["slug"], exclude_id=organization.id)
     changed = sorted(key for key, value in changes.items() if getattr(organization, key) != value)
@@ -131,12 +219,13 @@ def update_organization(access: OrganizationAccess, changes: dict) -> Organizati
         setattr(organization, key, changes[key])
     db.session.flush()
     if changed:
-        audit.record("organization.update", actor_user_id=access.actor.id, target_type="organization",
-                     target_id=organization.id, organization_id=organization.id, details={"fields": changed})
+        audit.record("organization.update", actor_user_id=access.actor.user_id, target_type="organization",
+                     target_id=organization.id, organization_id=organization.id,
+                     details=access.actor.details(fields=changed))
     return organization
 
 
-def delete_organization(access: OrganizationAccess) -> None:
+def delete_organization(access: OrganizationAccess, precondition: Precondition | None = None) -> None:
     """Delete the organization and its memberships (owners only); its clients are detached and deactivated.
 
     Deactivated, not only detached: a client without an organization is a platform client, and a service
@@ -145,14 +234,17 @@ def delete_organization(access: OrganizationAccess) -> None:
     """
     _require_owner(access, "organization.delete", "Only owners can delete the organization.")
     organization = access.organization
+    if precondition is not None:
+        precondition(organization)
     # Explicit, so SQLite without enforced foreign keys ends in the same state as PostgreSQL.
     detached = db.session.execute(
         update(OAuthClient).where(OAuthClient.organization_id == organization.id)
         .values(organization_id=None, is_active=False, version=OAuthClient.version + 1),
         execution_options={"synchronize_session": False}).rowcount
-    audit.record("organization.delete", actor_user_id=access.actor.id, target_type="organization",
+    audit.record("organization.delete", actor_user_id=access.actor.user_id, target_type="organization",
                  target_id=organization.id, organization_id=organization.id,
-                 details={"slug": organization.slug, "name": organization.name, "clients_deactivated": detached})
+                 details=access.actor.details(slug=organization.slug, name=organization.name,
+                                              clients_deactivated=detached))
     if detached:
         client_changed()  # cached copies on every worker are dropped once this commits
     for membership in list(organization.memberships):
@@ -169,13 +261,14 @@ def list_members(access: OrganizationAccess) -> list[Membership]:
     return sorted(memberships, key=lambda m: (ROLE_ORDER.get(m.role, 9), m.created_at))
 
 
-def _find_user(email: str | None, user_id: str | None) -> User:
+def _find_user(email: str | None, user_id: str | None, fields: tuple[str, str] = ("email", "user_id")) -> User:
+    """The active account with this email (any case) or id; ValidationError naming `fields`' one given."""
     if email:
         user = db.session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())).first()
     else:
         user = db.session.get(User, user_id) if user_id else None
     if user is None or not user.is_active:
-        field = "email" if email else "user_id"
+        field = fields[0] if email else fields[1]
         raise ValidationError("No active account matches.", details={field: ["No active account matches."]})
     return user
 
@@ -193,13 +286,18 @@ def add_member(access: OrganizationAccess, role: Role, *, email: str | None = No
     membership = Membership(organization_id=organization.id, user_id=user.id, role=role.value)
     db.session.add(membership)
     db.session.flush()
-    audit.record("membership.add", actor_user_id=access.actor.id, target_type="user", target_id=user.id,
-                 organization_id=organization.id, details={"role": role.value})
+    audit.record("membership.add", actor_user_id=access.actor.user_id, target_type="user", target_id=user.id,
+                 organization_id=organization.id, details=access.actor.details(role=role.value))
     return membership
 
 
-def _target(access: OrganizationAccess, user_id: str) -> Membership:
-    membership = _membership(access.organization.id, user_id)
+def get_member(access: OrganizationAccess, user_id: str, *, for_update: bool = False) -> Membership:
+    """One membership of the organization (any member may read it); NotFound for a non-member.
+
+    `for_update` locks it, for a conditional write of it."""
+    query = select(Membership).where(Membership.organization_id == access.organization.id,
+                                     Membership.user_id == user_id)
+    membership = db.session.scalars(query.with_for_update() if for_update else query).first()
     if membership is None:
         raise NotFound("Member not found.")
     return membership
@@ -216,36 +314,42 @@ def _refuse_last_owner(access: OrganizationAccess, target: Membership, message: 
         raise Conflict(message, details={"user_id": [message]})
 
 
-def remove_member(access: OrganizationAccess, user_id: str) -> None:
+def remove_member(access: OrganizationAccess, user_id: str, precondition: Precondition | None = None) -> None:
     """Remove a member: managers remove others (only owners remove owners); anyone may leave."""
-    target = _target(access, user_id)
-    leaving = target.user_id == access.actor.id
+    target = get_member(access, user_id, for_update=True)
+    leaving = target.user_id == access.actor.user_id
     if not leaving:
         _require_manager(access, "membership.remove")
         if target.role == Role.OWNER.value:
             _require_owner(access, "membership.remove", "Only owners can remove an owner.")
+    if precondition is not None:
+        precondition(target)
     _refuse_last_owner(access, target, "The last owner cannot be removed; make someone else owner first.")
-    audit.record("membership.remove", actor_user_id=access.actor.id, target_type="user", target_id=target.user_id,
-                 organization_id=access.organization.id, details={"role": target.role, "left": leaving})
+    audit.record("membership.remove", actor_user_id=access.actor.user_id, target_type="user",
+                 target_id=target.user_id, organization_id=access.organization.id,
+                 details=access.actor.details(role=target.role, left=leaving))
     db.session.delete(target)
     db.session.flush()
 
 
-def change_role(access: OrganizationAccess, user_id: str, role: Role) -> Membership:
+def change_role(access: OrganizationAccess, user_id: str, role: Role,
+                precondition: Precondition | None = None) -> Membership:
     """Change a member's role: managers may; only owners grant ownership or change an owner's role."""
     _require_manager(access, "membership.role_change")
-    target = _target(access, user_id)
+    target = get_member(access, user_id, for_update=True)
     if Role.OWNER in (role, Role(target.role)):
         _require_owner(access, "membership.role_change", "Only owners can grant or remove ownership.")
+    if precondition is not None:
+        precondition(target)
     if target.role == role.value:
         return target
     if role is not Role.OWNER:
         _refuse_last_owner(access, target, "The last owner cannot be demoted; make someone else owner first.")
     previous, target.role = target.role, role.value
     db.session.flush()
-    audit.record("membership.role_change", actor_user_id=access.actor.id, target_type="user",
+    audit.record("membership.role_change", actor_user_id=access.actor.user_id, target_type="user",
                  target_id=target.user_id, organization_id=access.organization.id,
-                 details={"from": previous, "to": role.value})
+                 details=access.actor.details(**{"from": previous, "to": role.value}))
     return target
 
 

@@ -10,6 +10,7 @@ from idp.errors import Conflict, Forbidden, NotFound
 from idp.extensions import db
 from idp.models import Membership, Organization, Role, User
 from idp.services import organizations
+from idp.services.organizations import OrganizationActor
 
 
 @pytest.mark.parametrize("name, slug", [
@@ -43,15 +44,15 @@ def test_get_access_hides_other_organizations(ctx, factories):
     """An outsider's lookup of a real organization raises NotFound like a missing one."""
     org, outsider = factories.organization(), factories.user()
     with pytest.raises(NotFound):
-        organizations.get_access(db.session.get(User, outsider.id), org.id)
+        organizations.get_access(OrganizationActor.of_user(db.session.get(User, outsider.id)), org.id)
     with pytest.raises(NotFound):
-        organizations.get_access(db.session.get(User, outsider.id), "missing")
+        organizations.get_access(OrganizationActor.of_user(db.session.get(User, outsider.id)), "missing")
 
 
 def test_platform_admin_has_owner_rights_without_membership(ctx, factories):
     """A platform admin outside the organization can manage it and act as owner."""
     org, admin = factories.organization(), factories.user(is_admin=True)
-    access = organizations.get_access(db.session.get(User, admin.id), org.id)
+    access = organizations.get_access(OrganizationActor.of_user(db.session.get(User, admin.id)), org.id)
     assert access.membership is None and access.role is None and access.can_manage and access.is_owner
 
 
@@ -61,7 +62,7 @@ def test_last_owner_rule_counts_owners_not_members(ctx, factories):
     factories.membership(org, owner, Role.OWNER)
     for _ in range(2):
         factories.membership(org, factories.user(), Role.ADMIN)
-    access = organizations.get_access(db.session.get(User, owner.id), org.id)
+    access = organizations.get_access(OrganizationActor.of_user(db.session.get(User, owner.id)), org.id)
     with pytest.raises(Conflict):
         organizations.change_role(access, owner.id, Role.ADMIN)
     with pytest.raises(Conflict):
@@ -72,7 +73,7 @@ def test_admin_cannot_promote_themself_to_owner(ctx, factories):
     """Ownership is granted by owners only, never self-granted by an admin."""
     org, admin = factories.organization(), factories.user()
     factories.membership(org, admin, Role.ADMIN)
-    access = organizations.get_access(db.session.get(User, admin.id), org.id)
+    access = organizations.get_access(OrganizationActor.of_user(db.session.get(User, admin.id)), org.id)
     with pytest.raises(Forbidden):
         organizations.change_role(access, admin.id, Role.OWNER)
 
@@ -81,7 +82,7 @@ def test_create_flushes_without_committing(app, factories):
     """Services only flush: rolling back the request's transaction leaves nothing behind."""
     user = factories.user()
     with app.app_context():
-        organizations.create_organization(db.session.get(User, user.id), "Transient")
+        organizations.create_organization(OrganizationActor.of_user(db.session.get(User, user.id)), "Transient")
         assert db.session.query(Organization).count() == 1
         db.session.rollback()
         assert db.session.query(Organization).count() == 0 and db.session.query(Membership).count() == 0
@@ -108,7 +109,7 @@ def test_two_owners_cannot_demote_each_other_at_once(app, factories):
 
     def demote(actor_id: str, target_id: str, hold: float) -> None:
         with app.app_context():
-            access = organizations.get_access(db.session.get(User, actor_id), org.id)
+            access = organizations.get_access(OrganizationActor.of_user(db.session.get(User, actor_id)), org.id)
             try:
                 organizations.change_role(access, target_id, Role.MEMBER)
                 flushed.set()

@@ -32,6 +32,16 @@ class OrganizationCreateSchema(ma.Schema):
     name = line(200, required=True, metadata={"description": "Display name", "example": "Acme Corp"})
     slug = slug_field()
     description = description_field()
+    owner_email = ma.fields.Email(validate=ma.validate.Length(max=254), metadata={
+        "description": "The first owner, by the email of an existing account (platform admins; a platform-wide "
+                       "service account must name the owner); by default the caller"})
+    owner_user_id = ma.fields.String(validate=ma.validate.Length(min=1, max=36), metadata={
+        "description": "The first owner, by account id (or give owner_email)"})
+
+    @ma.validates_schema
+    def at_most_one_owner(self, data: dict, **kwargs) -> None:
+        if "owner_email" in data and "owner_user_id" in data:
+            raise ma.ValidationError("Give at most one of owner_email or owner_user_id.")
 
 
 class OrganizationUpdateSchema(ma.Schema):
@@ -51,7 +61,8 @@ class OrganizationSchema(ma.Schema):
     slug = ma.fields.String()
     description = ma.fields.String(allow_none=True)
     role = ma.fields.String(allow_none=True, metadata={
-        "description": "The caller's role here; null for a platform admin who is not a member", "enum": ROLES})
+        "description": "The caller's role here (an organization's service account is an admin); null for a "
+                       "platform admin or platform-wide service account who is not a member", "enum": ROLES})
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
 
