@@ -1,6 +1,8 @@
 """Print the bench's figures: a table of rates, latencies, ratios to the ceilings, memory, SQL."""
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 from bench.bcrypt_rate import BcryptRate
 from bench.scenarios import Outcome
 
@@ -122,3 +124,110 @@ def sql_lines(counts: dict | str) -> list[str]:
         status = "" if result["ok"] else f"  (request failed: HTTP {result['status']}, count not meaningful)"
         lines.append(f"  {name:<28}{result['count']:>4}{status}")
     return lines
+
+
+@dataclass
+class Target:
+    """One target of the issue: the figure measured, the bound, and whether the figure meets it."""
+
+    name: str
+    figure: float | None  # None: not measured in this run (the basis says why)
+    bound: float
+    unit: str  # "ratio" (at least `bound`) or "MiB" (at most `bound`)
+    basis: str
+
+    @property
+    def passed(self) -> bool | None:
+        if self.figure is None:
+            return None
+        return self.figure <= self.bound if self.unit == "MiB" else self.figure >= self.bound
+
+    @property
+    def verdict(self) -> str:
+        return {True: "PASS", False: "FAIL", None: "NOT MEASURED"}[self.passed]
+
+
+def usable_pairs(pairs: list, name: str, connections: int | None = None) -> list[tuple[Outcome, Outcome]]:
+    return [(ref, app) for ref, app in pairs if app.name == name and ref.rate and app.rate
+            and not (ref.unavailable or app.unavailable) and connections in (None, app.connections)]
+
+
+def _pair_target(name: str, pairs: list, scenario: str, bound: float, reference: str,
+                 connections: int | None = None) -> Target:
+    usable = usable_pairs(pairs, scenario, connections)
+    if not usable:
+        return Target(name, None, bound, "ratio", f"no interleaved pairs of {scenario} and {reference}")
+    ratios = [app.rate / ref.rate for ref, app in usable]
+    return Target(name, _median(ratios), bound, "ratio", f"median of {len(usable)} interleaved pairs with {reference}")
+
+
+def targets(measured) -> list[Target]:
+    """Every target of the performance issue, judged on medians of interleaved pairs where there are any."""
+    pairs = measured.pairs
+    counts = sorted({app.connections for _, app in usable_pairs(pairs, "client_credentials")}) or [None]
+    judged = [_pair_target(f"client_credentials / ceiling" + (f" at -c{c}" if c else ""), pairs,
+                           "client_credentials", CEILING_TARGETS["client_credentials"], "the ceiling", c)
+              for c in counts]
+    judged.append(_pair_target("code flow / ceiling", pairs, "code flow (authorize+token)", 1 / 6, "the ceiling"))
+    judged.append(_pair_target("refresh_token / ceiling", pairs, "refresh_token", 1 / 4, "the ceiling"))
+    for scenario in ("discovery", "jwks"):
+        judged.append(_pair_target(f"{scenario} / hello-world Flask", pairs, scenario, 0.90, "the hello-world endpoint"))
+    login = next((o for o in measured.outcomes if o.name == "password login" and not o.unavailable), None)
+    if login and measured.bcrypt:
+        judged.append(Target("password login / raw bcrypt", login.rate / measured.bcrypt.per_second, BCRYPT_TARGET,
+                             "ratio", "raw bcrypt measured right before"))
+    else:
+        judged.append(Target("password login / raw bcrypt", None, BCRYPT_TARGET, "ratio", "login not measured"))
+    sampler = measured.sampler
+    judged.append(Target("peak RSS master + workers", sampler.peak_rss_kib / 1024 if sampler.peak_rss_kib else None,
+                         RSS_TARGET_MIB, "MiB", f"sampled every {sampler.every}s under load"))
+    return judged
+
+
+def summary_lines(judged: list[Target]) -> list[str]:
+    """The closing table: each target with its figure, bound and verdict."""
+    lines = ["", f"{'target':<44}{'figure':>10}{'bound':>10}  verdict       basis"]
+    for target in judged:
+        if target.unit == "MiB":
+            figure = "-" if target.figure is None else f"{target.figure:.0f} MiB"
+            bound = f"<= {target.bound:.0f}"
+        else:
+            figure = "-" if target.figure is None else f"{target.figure:.1%}"
+            bound = f">= {target.bound:.1%}"
+        lines.append(f"{target.name:<44}{figure:>10}{bound:>10}  {target.verdict:<12}  {target.basis}")
+    return lines
+
+
+def _outcome_json(outcome: Outcome, reference: Outcome | None = None) -> dict:
+    result = outcome.result
+    data = {"name": outcome.name, "unit": outcome.unit, "connections": outcome.connections,
+            "rate": round(outcome.rate, 2), "unavailable": outcome.unavailable,
+            "p50_ms": result.p50 if result else None, "p99_ms": result.p99 if result else None,
+            "errors": outcome.error_count, "counters": result.counters if result else {},
+            "cpu_app_ms": round(outcome.cpu.app_ms, 3) if outcome.cpu else None,
+            "cpu_db_ms": round(outcome.cpu.db_ms, 3) if outcome.cpu else None}
+    if reference is not None and reference.rate and outcome.rate:
+        data["reference"] = reference.name
+        data["ratio"] = round(outcome.rate / reference.rate, 4)
+        if outcome.cpu and reference.cpu and outcome.cpu.total_ms:
+            data["ratio_by_cpu"] = round(reference.cpu.total_ms / outcome.cpu.total_ms, 4)
+    return data
+
+
+def as_json(run: dict, measured) -> dict:
+    """Every figure of one run: scenarios with their ratio to the ceiling, pairs, memory, SQL, targets."""
+    ceiling = measured.ceilings[0] if measured.ceilings else None
+    sampler = measured.sampler
+    return {
+        "run": run,
+        "ceilings": [_outcome_json(o) for o in measured.ceilings],
+        "scenarios": [_outcome_json(o, ceiling) for o in measured.outcomes],
+        "pairs": [_outcome_json(app, ref) | {"reference_rate": round(ref.rate, 2)} for ref, app in measured.pairs],
+        "bcrypt": asdict(measured.bcrypt) if measured.bcrypt else None,
+        "memory": {"peak_rss_mib": round(sampler.peak_rss_kib / 1024, 1),
+                   "peak_pss_mib": round(sampler.peak_pss_kib / 1024, 1), "processes": sampler.processes},
+        "sql": measured.sql,
+        "targets": [{"name": t.name, "figure": None if t.figure is None else round(t.figure, 4), "bound": t.bound,
+                     "unit": t.unit, "pass": t.passed, "verdict": t.verdict, "basis": t.basis}
+                    for t in targets(measured)],
+    }

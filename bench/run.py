@@ -40,6 +40,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pairs", type=int, default=4,
                         help="interleaved ceiling / app rounds (client_credentials, code flow) for paired ratios (0: none)")
     parser.add_argument("--pair-seconds", type=int, default=4, help="measured seconds of each paired round")
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help="also write every figure, ratio and target verdict to PATH as JSON")
+    parser.add_argument("--skip-prepare", action="store_true",
+                        help="reuse the authy2_bench database and Redis db 15 as they are (no drop, no seed)")
+    parser.add_argument("--state-dir", type=Path, metavar="PATH",
+                        help="keep keys, secrets and logs in PATH (created if missing, never removed) so a later "
+                             "--skip-prepare run signs with the same keys")
     return parser.parse_args()
 
 
@@ -81,6 +88,7 @@ def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) 
         sampler.start()
         ctx = Context(app.url, prepared.env, state_dir, server_pids=app.pids, database=preparing.DATABASE,
                       cookie=prepared.fixtures["cookie"])
+        clear_refresh_pool(ctx)
         sample_token = sample_client_credentials(ctx)
         ceilings = run_ceilings(ceiling_env(prepared.env, sample_token), state_dir, args, load)
         outcomes, bcrypt = run_app_scenarios(ctx, args, load)
@@ -156,6 +164,21 @@ def ceiling_env(app_env: dict, sample_token: str | None) -> dict:
     return env
 
 
+def clear_refresh_pool(ctx: Context) -> None:
+    """Forget refresh tokens a previous run in the same state directory harvested (maybe spent)."""
+    shutil.rmtree(ctx.pool_dir, ignore_errors=True)
+    ctx.pool_file.unlink(missing_ok=True)
+
+
+def describe_run(args, load: Load, prepared: preparing.Preparation, measured: Measurements) -> dict:
+    """How the run was made, for the JSON file."""
+    return {"cpus": os.cpu_count(), "loadavg": measured.loadavg, "worker_class": args.worker_class,
+            "threads": args.threads, "profile": args.profile, "seconds": load.seconds, "warmup": load.warmup,
+            "connections": load.connections, "pairs": args.pairs, "pair_seconds": args.pair_seconds,
+            "skip_prepare": args.skip_prepare, "bcrypt_cost": preparing.BCRYPT_COST, "notes": prepared.notes,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
 def _say(name: str) -> None:
     print(f"  running {name} ...", file=sys.stderr, flush=True)
 
@@ -193,23 +216,68 @@ def main() -> int:
         return 2
     started = time.monotonic()
     load = Load(seconds=args.seconds, warmup=args.warmup, connections=args.connections)
-    state_dir = Path(tempfile.mkdtemp(prefix="authy2-bench-"))
+    keep = args.keep or args.state_dir is not None
+    if args.state_dir:
+        args.state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir = args.state_dir.resolve() if args.state_dir else Path(tempfile.mkdtemp(prefix="authy2-bench-"))
     try:
-        print("preparing PostgreSQL, Redis, keys, schema, seed ...", file=sys.stderr, flush=True)
-        prepared = preparing.prepare(state_dir, args.profile)
+        if args.skip_prepare:
+            print("reusing the bench database and Redis as they are (--skip-prepare) ...", file=sys.stderr, flush=True)
+            prepared = reuse_stores(state_dir, args.profile)
+        else:
+            print("preparing PostgreSQL, Redis, keys, schema, seed ...", file=sys.stderr, flush=True)
+            prepared = preparing.prepare(state_dir, args.profile)
+            save_secrets(state_dir, prepared.env)
         measured = measure(prepared, state_dir, args, load)
         print("counting SQL statements ...", file=sys.stderr, flush=True)
         measured.sql = count_sql(prepared.env)
         print_report(args, load, prepared, measured)
+        if args.json:
+            args.json.write_text(json.dumps(report.as_json(describe_run(args, load, prepared, measured), measured),
+                                            indent=2) + "\n")
+            print(f"figures written to {args.json}")
         print(f"\ntotal bench time {time.monotonic() - started:.0f}s; state in {state_dir}"
-              + ("" if args.keep else " (removed)"))
+              + ("" if keep else " (removed)"))
     except RuntimeError as exc:
         print(f"bench stopped: {exc}", file=sys.stderr)
         return 1
     finally:
-        if not args.keep:
+        if not keep:
             shutil.rmtree(state_dir, ignore_errors=True)
     return 0
+
+
+SECRETS_FILE = "bench-secrets.json"
+SECRET_NAMES = ("SECRET_KEY", "ENCRYPTION_KEY")
+
+
+def save_secrets(state_dir: Path, env: dict) -> None:
+    """Keep the app secrets the database was seeded under, for a later --skip-prepare run."""
+    path = state_dir / SECRETS_FILE
+    path.write_text(json.dumps({name: env[name] for name in SECRET_NAMES}))
+    path.chmod(0o600)
+
+
+def reuse_stores(state_dir: Path, profile: str) -> preparing.Preparation:
+    """The app environment over the existing database: the saved secrets and keys when the state
+    directory has them, else new ones (`flask keys ensure` makes a key only when none is active);
+    one new SSO session for the code flow (the only row written)."""
+    (state_dir / "keys").mkdir(parents=True, exist_ok=True)
+    env = preparing.app_environment(state_dir, profile)
+    prepared = preparing.Preparation(env=env, notes=["--skip-prepare: the database and Redis were reused as they were"])
+    saved = state_dir / SECRETS_FILE
+    if saved.exists():
+        env.update(json.loads(saved.read_text()))
+    else:
+        save_secrets(state_dir, env)
+    exists = preparing.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAq", "-c",
+                            f"SELECT 1 FROM pg_database WHERE datname = '{preparing.DATABASE}'", "postgres"], {})
+    if exists.stdout.strip() != "1":
+        raise RuntimeError(f"--skip-prepare: database {preparing.DATABASE} does not exist; run once without it")
+    preparing.run([str(preparing.FLASK), "keys", "ensure"], env)
+    fixtures = preparing.run([str(preparing.PYTHON), "-m", "bench.fixtures"], env)
+    prepared.fixtures = json.loads(fixtures.stdout.strip().splitlines()[-1])
+    return prepared
 
 
 def print_report(args, load: Load, prepared: preparing.Preparation, measured: Measurements) -> None:
@@ -236,6 +304,8 @@ def print_report(args, load: Load, prepared: preparing.Preparation, measured: Me
     sampler = measured.sampler
     print(report.memory_line(sampler.peak_rss_kib, sampler.peak_pss_kib, sampler.processes, sampler.peak_rss_by_pid))
     for line in report.sql_lines(measured.sql):
+        print(line)
+    for line in report.summary_lines(report.targets(measured)):
         print(line)
 
 

@@ -96,6 +96,7 @@ class Outcome:
     result: WrkResult | None = None
     unavailable: str | None = None
     cpu: CpuCost | None = None
+    connections: int = 0
 
     @property
     def error_count(self) -> int:
@@ -121,12 +122,14 @@ def run_scenario(scenario: Scenario, ctx: Context, load: Load) -> Outcome:
         result = run_wrk(url, seconds=load.seconds, connections=load.connections, threads=load.threads,
                          script=scenario.script, env=env)
     except probe.Unavailable as exc:
-        return Outcome(scenario.name, scenario.unit, unavailable=str(exc))
+        return Outcome(scenario.name, scenario.unit, unavailable=str(exc), connections=load.connections)
     except OSError as exc:
-        return Outcome(scenario.name, scenario.unit, unavailable=f"{type(exc).__name__}: {exc}")
+        return Outcome(scenario.name, scenario.unit, unavailable=f"{type(exc).__name__}: {exc}",
+                       connections=load.connections)
     events = result.counters.get(scenario.counter, 0) if scenario.counter else result.requests
     rate = result.rate_of(scenario.counter) if scenario.counter else result.rps
-    return Outcome(scenario.name, scenario.unit, rate=rate, result=result, cpu=meter.stop(events))
+    return Outcome(scenario.name, scenario.unit, rate=rate, result=result, cpu=meter.stop(events),
+                   connections=load.connections)
 
 
 def _check_discovery(ctx: Context) -> None:
