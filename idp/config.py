@@ -194,6 +194,11 @@ def load_settings(overrides: dict | None = None) -> Settings:
         # Job runner: which job and how often (seconds).
         "JOB_NAME": _env("JOB_NAME", "all"),
         "JOB_INTERVAL_SECONDS": _int("JOB_INTERVAL_SECONDS", 300, problems),
+        # Purge jobs: rows deleted per statement and transaction, and batches per table per run.
+        "JOB_PURGE_BATCH": _int("JOB_PURGE_BATCH", 5000, problems),
+        "JOB_PURGE_MAX_BATCHES": _int("JOB_PURGE_MAX_BATCHES", 200, problems),
+        # Seconds an ended session (expired or revoked) is kept after its expiry before the job deletes it.
+        "SESSION_RETENTION": _int("SESSION_RETENTION", 7 * 86400, problems),
         # Log level for the app's logger.
         "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),
         # OIDC: lifetimes in seconds of authorization codes, pending sign-in requests and tokens.
@@ -267,6 +272,8 @@ def _validate(v: dict, production: bool, problems: list[str]) -> None:
         problems.append("SESSION_IDLE_TIMEOUT and SESSION_ABSOLUTE_TIMEOUT must be positive")
     if v["INVITATION_LIFETIME"] <= 0:
         problems.append("INVITATION_LIFETIME must be positive")
+    if v["JOB_PURGE_BATCH"] <= 0 or v["JOB_PURGE_MAX_BATCHES"] <= 0 or v["SESSION_RETENTION"] < 0:
+        problems.append("JOB_PURGE_BATCH and JOB_PURGE_MAX_BATCHES must be positive, SESSION_RETENTION not negative")
     if not 4 <= v["BCRYPT_LOG_ROUNDS"] <= 31:
         problems.append("BCRYPT_LOG_ROUNDS must be between 4 and 31")
     audience = v["API_AUDIENCE"]

@@ -8,26 +8,27 @@ from idp.federation import metadata_refresh
 from idp.oidc.backchannel_logout import deliver_logout_tokens
 from idp.oidc.maintenance import purge_expired_grants
 from idp.services import contact, pending_links, replay, sessions, upstream_logins
+from idp.services.expiry import purge_in_batches
 from idp.services.cache import get_counters
 
 
 def cleanup_sessions() -> str:
-    count = sessions.expire_stale()
-    db.session.commit()
-    return f"marked {count} session(s) EXPIRED"
+    """Mark sessions past expiry EXPIRED, then delete those ended longer than SESSION_RETENTION ago."""
+    count = purge_in_batches(sessions.expire_stale)
+    deleted = purge_in_batches(sessions.purge_ended)
+    return f"marked {count} session(s) EXPIRED, deleted {deleted} ended session(s)"
 
 
 def purge_federation() -> str:
     """Forget expired upstream sign-ins, pending links and seen assertions (SAML ids, client assertion jtis)."""
-    counts = (upstream_logins.purge_expired(), pending_links.purge_expired(), replay.purge_expired())
-    db.session.commit()
+    counts = [purge_in_batches(purge) for purge in
+              (upstream_logins.purge_expired, pending_links.purge_expired, replay.purge_expired)]
     return "deleted {} upstream login(s), {} pending link(s), {} seen assertion(s)".format(*counts)
 
 
 def purge_counters() -> str:
     """Delete expired counters from the database (kept there without Redis or while it is down)."""
-    count = get_counters().purge_expired()
-    db.session.commit()
+    count = purge_in_batches(lambda limit: get_counters().purge_expired(limit=limit))
     return f"deleted {count} expired counter(s)"
 
 

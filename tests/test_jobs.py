@@ -1,14 +1,17 @@
-"""idp.jobs: the job registry and the send_pending_mail retry job."""
+"""idp.jobs: the job registry, the send_pending_mail retry job, and the purges' bounded batches."""
 from __future__ import annotations
 
 import socket
+import uuid
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, func, insert, select
 
 from idp.extensions import db
 from idp.jobs import JOBS, run_job
-from idp.models import ContactEnquiry, DeliveryStatus
+from idp.models import (AccessToken, AuthorizationCode, AuthorizationRequest, ContactEnquiry, Counter, DeliveryStatus,
+                        RefreshToken, SeenAssertion, Session, SessionStatus, utcnow)
 from idp.services.contact import MAX_DELIVERY_ATTEMPTS
 
 
@@ -93,3 +96,134 @@ def test_cli_runs_the_job_once(make_app, smtp_sink):
     result = app.test_cli_runner().invoke(args=["run-jobs", "--job", "send_pending_mail", "--once"])
     assert result.exit_code == 0 and "sent 1 enquiry mail(s)" in result.output
     assert len(smtp_sink.wait_for(1)) == 1
+
+
+# -- purges in bounded batches --
+BATCH = 3
+
+
+@pytest.fixture
+def batch_app(make_app):
+    return make_app(JOB_PURGE_BATCH=BATCH, REDIS_URL=None)
+
+
+class DeleteLog:
+    """Rows each DELETE statement removed, in order."""
+
+    def __init__(self, app):
+        self.rows: list[int] = []
+        with app.app_context():
+            event.listen(db.engine, "after_cursor_execute", self)
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("DELETE"):
+            self.rows.append(cursor.rowcount)
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def token_rows(client_id: str, user_id: str, n: int, *, expires_in: timedelta, session_id: str | None = None,
+               revoked: bool = False) -> None:
+    now = utcnow()
+    common = {"oauth_client_id": client_id, "user_id": user_id, "session_id": session_id, "scope": "openid",
+              "issued_at": now - timedelta(days=40), "expires_at": now + expires_in,
+              "revoked_at": now if revoked else None}
+    db.session.execute(insert(AccessToken), [{"id": str(uuid.uuid4()), "jti": uuid.uuid4().hex, **common}
+                                             for _ in range(n)])
+    db.session.execute(insert(RefreshToken), [{"id": str(uuid.uuid4()), "token_hash": uuid.uuid4().hex, **common}
+                                              for _ in range(n)])
+    db.session.execute(insert(AuthorizationCode), [{
+        "id": str(uuid.uuid4()), "code_hash": uuid.uuid4().hex, "oauth_client_id": client_id, "user_id": user_id,
+        "redirect_uri": "https://rp.example/callback", "scope": "openid", "auth_time": now,
+        "created_at": now - timedelta(days=40), "expires_at": now + expires_in} for _ in range(n)])
+    db.session.commit()
+
+
+def session_row(user_id: str, expires_in: timedelta, status: str = SessionStatus.ACTIVE.value) -> str:
+    now = utcnow()
+    session_id = str(uuid.uuid4())
+    db.session.execute(insert(Session).values(
+        id=session_id, user_id=user_id, token_hash=uuid.uuid4().hex, kind="browser", status=status,
+        created_at=now - timedelta(days=40), last_seen_at=now, auth_time=now, expires_at=now + expires_in,
+        absolute_expires_at=now + expires_in))
+    db.session.commit()
+    return session_id
+
+
+def test_expired_codes_and_tokens_go_in_batches_and_live_ones_stay(batch_app, factories):
+    """10 expired rows of each kind (revoked or not) with a batch of 3: every statement deletes at most 3
+    rows, the run deletes all 30 plus the expired pending requests, and live rows (revoked or not) stay."""
+    client, user = factories.client(), factories.user()
+    log = DeleteLog(batch_app)
+    with batch_app.app_context():
+        token_rows(client.id, user.id, 6, expires_in=-timedelta(hours=1))
+        token_rows(client.id, user.id, 4, expires_in=-timedelta(days=1), revoked=True)
+        token_rows(client.id, user.id, 2, expires_in=timedelta(hours=1))
+        token_rows(client.id, user.id, 1, expires_in=timedelta(days=1), revoked=True)
+        db.session.execute(insert(AuthorizationRequest), [
+            {"id": f"req-{n}", "oauth_client_id": client.id, "params": {}, "created_at": utcnow(),
+             "expires_at": utcnow() + timedelta(minutes=-1 if n < 5 else 1)} for n in range(7)])
+        db.session.commit()
+        assert run_job("purge_expired_grants") == ["purge_expired_grants: deleted 35 expired code/token/request row(s)"]
+        assert [count(m) for m in (AccessToken, RefreshToken, AuthorizationCode, AuthorizationRequest)] == [3, 3, 3, 2]
+        assert db.session.scalar(select(func.min(AccessToken.expires_at))) > utcnow()
+    assert log.rows and max(log.rows) == BATCH and sum(log.rows) == 35
+
+
+def test_a_run_stops_at_its_batch_cap_and_the_next_run_goes_on(make_app, factories):
+    """JOB_PURGE_MAX_BATCHES bounds one run per purge: 2 batches of 3 leave 4 of 10 for the next run."""
+    app = make_app(JOB_PURGE_BATCH=BATCH, JOB_PURGE_MAX_BATCHES=2)
+    client, user = factories.client(), factories.user()
+    with app.app_context():
+        db.session.execute(insert(AuthorizationRequest), [
+            {"id": f"req-{n}", "oauth_client_id": client.id, "params": {}, "created_at": utcnow(),
+             "expires_at": utcnow() - timedelta(minutes=1)} for n in range(10)])
+        db.session.commit()
+        assert run_job("purge_expired_grants") == ["purge_expired_grants: deleted 6 expired code/token/request row(s)"]
+        assert count(AuthorizationRequest) == 4
+        assert run_job("purge_expired_grants") == ["purge_expired_grants: deleted 4 expired code/token/request row(s)"]
+        assert count(AuthorizationRequest) == 0 and user.id
+
+
+def test_sessions_are_deleted_after_their_retention_unless_a_live_token_names_them(batch_app, factories):
+    """Sessions expired (or revoked) longer than SESSION_RETENTION ago go, in batches; a recently expired one is
+    only marked EXPIRED, a live one is untouched, and one a live refresh token names is kept for that token."""
+    user, client = factories.user(), factories.client()
+    retention = timedelta(seconds=batch_app.config["SESSION_RETENTION"])
+    log = DeleteLog(batch_app)
+    with batch_app.app_context():
+        old = [session_row(user.id, -retention - timedelta(hours=1)) for _ in range(5)]
+        old += [session_row(user.id, -retention - timedelta(days=1), SessionStatus.REVOKED.value) for _ in range(3)]
+        named = session_row(user.id, -retention - timedelta(hours=1), SessionStatus.REVOKED.value)
+        db.session.execute(insert(RefreshToken).values(
+            id=str(uuid.uuid4()), token_hash=uuid.uuid4().hex, oauth_client_id=client.id, user_id=user.id,
+            session_id=named, scope="openid", issued_at=utcnow(), expires_at=utcnow() + timedelta(days=20)))
+        recent = session_row(user.id, -timedelta(hours=1))
+        live = session_row(user.id, timedelta(minutes=10))
+        db.session.commit()
+        assert run_job("cleanup_sessions") == [
+            "cleanup_sessions: marked 6 session(s) EXPIRED, deleted 8 ended session(s)"]
+        left = dict(db.session.execute(select(Session.id, Session.status)).tuples().all())
+    assert left == {named: "REVOKED", recent: "EXPIRED", live: "ACTIVE"} and len(old) == 8
+    assert max(log.rows) == BATCH and sum(log.rows) == 8
+
+
+def test_counters_and_seen_assertions_go_in_batches(batch_app):
+    """Expired database counters and seen assertions are deleted a batch at a time; unexpired ones stay."""
+    now = utcnow()
+    log = DeleteLog(batch_app)
+    with batch_app.app_context():
+        db.session.execute(insert(Counter), [{"key": f"k{n}", "value": 1,
+                                              "expires_at": now + timedelta(minutes=-1 if n < 7 else 1)}
+                                             for n in range(9)])
+        db.session.execute(insert(SeenAssertion), [{"key_hash": f"h{n}",
+                                                    "expires_at": now + timedelta(minutes=-1 if n < 4 else 1)}
+                                                   for n in range(5)])
+        db.session.commit()
+        assert run_job("purge_counters") == ["purge_counters: deleted 7 expired counter(s)"]
+        assert run_job("purge_federation") == [
+            "purge_federation: deleted 0 upstream login(s), 0 pending link(s), 4 seen assertion(s)"]
+        assert count(Counter) == 2 and count(SeenAssertion) == 1
+    assert max(log.rows) == BATCH and sum(log.rows) == 11

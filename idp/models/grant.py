@@ -53,5 +53,6 @@ class AuthorizationCode(IdMixin, CodeBinding, db.Model):
     acr: Mapped[str | None] = mapped_column(String(64))
     amr: Mapped[list | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # Indexed for the purge job's batches (migration 0010).
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -37,7 +37,8 @@ class Session(IdMixin, db.Model):
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=SessionStatus.ACTIVE.value, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # Indexed for the cleanup job's batches (migration 0010).
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
     absolute_expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

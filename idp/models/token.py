@@ -28,7 +28,8 @@ class _IssuedToken(IdMixin, TokenMixin):
     scope: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
     claims: Mapped[dict | None] = mapped_column(JSON)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # Indexed for the purge job's batches (migration 0010).
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def check_client(self, client: OAuthClient) -> bool:

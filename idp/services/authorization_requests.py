@@ -20,6 +20,7 @@ from idp.models import AuthorizationRequest, OAuthClient, utcnow
 from idp.security import bounded_json
 from idp.security.request_hygiene import has_control_character
 from idp.security.secrets import new_token
+from idp.services import expiry
 from idp.services.cache import get_counters
 
 
@@ -123,7 +124,7 @@ def complete(request_id: str) -> None:
     db.session.flush()
 
 
-def purge_expired(now: datetime | None = None) -> int:
-    """Delete pending requests past their expiry (the job runner calls this)."""
+def purge_expired(now: datetime | None = None, limit: int | None = None) -> int:
+    """Delete at most `limit` (JOB_PURGE_BATCH) pending requests past their expiry (the job runner calls this)."""
     table = AuthorizationRequest.__table__
-    return db.session.execute(table.delete().where(table.c.expires_at < (now or utcnow()))).rowcount
+    return expiry.delete_batch(table, table.c.expires_at < (now or utcnow()), expiry.batch_size(limit))

@@ -11,6 +11,7 @@ from sqlalchemy import case, delete, select
 
 from idp.extensions import db
 from idp.models import Counter, utcnow
+from idp.services import expiry
 from idp.services.own_transaction import execute_committed, upsert
 from idp.services.redis_guard import RedisDown, RedisGuard
 
@@ -52,10 +53,11 @@ class DatabaseCounters:
     def reset(self) -> int:
         return execute_committed(delete(Counter.__table__), lambda result: result.rowcount)
 
-    def purge_expired(self) -> int:
-        """Delete counters past their expiry (they already read as 0); the job runner calls this."""
+    def purge_expired(self, limit: int | None = None) -> int:
+        """Delete at most `limit` (JOB_PURGE_BATCH) counters past their expiry (they already read as 0);
+        the job runner calls this."""
         table = Counter.__table__
-        return db.session.execute(delete(table).where(table.c.expires_at <= utcnow())).rowcount
+        return expiry.delete_batch(table, table.c.expires_at <= utcnow(), expiry.batch_size(limit))
 
 
 class Counters:
@@ -84,9 +86,9 @@ class Counters:
     def clear(self, key: str) -> None:
         self._use(lambda store: store.clear(key))
 
-    def purge_expired(self) -> int:
-        """Delete the database's expired counters (Redis expires its own)."""
-        return self.database.purge_expired()
+    def purge_expired(self, limit: int | None = None) -> int:
+        """Delete at most `limit` of the database's expired counters (Redis expires its own)."""
+        return self.database.purge_expired(limit)
 
     def reset(self) -> int:
         """Forget every counter, in Redis (when it answers) and in the database."""

@@ -16,7 +16,7 @@ from idp.errors import BadRequest
 from idp.extensions import db
 from idp.models import PendingLink, Upstream, User, utcnow
 from idp.security.secrets import hash_token, new_token, tokens_equal
-from idp.services import browser_sessions, federated_identities, password_sign_in, provisioning
+from idp.services import browser_sessions, expiry, federated_identities, password_sign_in, provisioning
 from idp.services.account_mail import send_link_confirmation_mail
 from idp.services.provisioning import FederatedSignIn
 from idp.services.upstream_identity import UpstreamIdentity
@@ -119,7 +119,7 @@ def _complete(link: PendingLink, *, session=None) -> FederatedSignIn:
     return FederatedSignIn(user=user, session=session, authorization_request_id=link.authorization_request_id)
 
 
-def purge_expired(now=None) -> int:
-    """Delete pending links past their expiry (the job runner calls this)."""
+def purge_expired(now=None, limit: int | None = None) -> int:
+    """Delete at most `limit` (JOB_PURGE_BATCH) pending links past their expiry (the job runner calls this)."""
     table = PendingLink.__table__
-    return db.session.execute(table.delete().where(table.c.expires_at < (now or utcnow()))).rowcount
+    return expiry.delete_batch(table, table.c.expires_at < (now or utcnow()), expiry.batch_size(limit))

@@ -11,10 +11,8 @@ import hashlib
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
-
-from idp.extensions import db
 from idp.models import SeenAssertion, utcnow
+from idp.services import expiry
 from idp.services.cache import get_redis
 from idp.services.own_transaction import execute_committed, upsert
 from idp.services.redis_guard import RedisDown
@@ -65,7 +63,7 @@ def _first_use_in_database(key_hash: str, expires_at: datetime) -> bool:
     return execute_committed(statement, lambda result: result.first() is not None)
 
 
-def purge_expired(now: datetime | None = None) -> int:
-    """Forget assertions past their expiry (the job runner calls this)."""
+def purge_expired(now: datetime | None = None, limit: int | None = None) -> int:
+    """Forget at most `limit` (JOB_PURGE_BATCH) assertions past their expiry (the job runner calls this)."""
     table = SeenAssertion.__table__
-    return db.session.execute(delete(table).where(table.c.expires_at < (now or utcnow()))).rowcount
+    return expiry.delete_batch(table, table.c.expires_at < (now or utcnow()), expiry.batch_size(limit))

@@ -5,14 +5,15 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy import and_, bindparam, exists, inspect, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.errors import NotFound, Unauthorized
 from idp.extensions import db
-from idp.models import Session, SessionKind, SessionStatus, User, utcnow
+from idp.models import AccessToken, RefreshToken, Session, SessionKind, SessionStatus, User, utcnow
 from idp.security.secrets import hash_token, new_token
+from idp.services import expiry
 
 
 @cache
@@ -118,9 +119,29 @@ def revoke(session: Session) -> None:
         session.revoke(utcnow())
 
 
-def expire_stale(now: datetime | None = None) -> int:
-    """Mark active sessions past their expiry as EXPIRED; returns how many."""
-    query = (update(Session)
-             .where(Session.status == SessionStatus.ACTIVE.value, Session.expires_at <= (now or utcnow()))
-             .values(status=SessionStatus.EXPIRED.value))
+def expire_stale(now: datetime | None = None, limit: int | None = None) -> int:
+    """Mark at most `limit` (JOB_PURGE_BATCH) active sessions past their expiry as EXPIRED; returns how many."""
+    table = Session.__table__
+    stale = (select(table.c.id)
+             .where(table.c.status == SessionStatus.ACTIVE.value, table.c.expires_at <= (now or utcnow()))
+             .limit(expiry.batch_size(limit)).scalar_subquery())
+    query = update(table).where(table.c.id.in_(stale)).values(status=SessionStatus.EXPIRED.value)
     return db.session.execute(query, execution_options={"synchronize_session": False}).rowcount
+
+
+def purge_ended(now: datetime | None = None, limit: int | None = None) -> int:
+    """Delete at most `limit` (JOB_PURGE_BATCH) sessions whose expiry passed SESSION_RETENTION seconds ago.
+
+    Every session expires by its absolute cap, revoked ones too, so no row lives longer than
+    SESSION_ABSOLUTE_TIMEOUT + SESSION_RETENTION. The retention keeps an ended session readable for
+    the account page, logout and audit for a while. A session an unexpired access or refresh token
+    still names is kept: that token's `session_revoked()` reads the row (codes and logout deliveries
+    copy the id and need no row).
+    """
+    now = now or utcnow()
+    table = Session.__table__
+    cutoff = now - timedelta(seconds=current_app.config["SESSION_RETENTION"])
+    still_named = [exists().where(model.session_id == table.c.id, model.expires_at > now)
+                   for model in (AccessToken, RefreshToken)]
+    dead = and_(table.c.expires_at < cutoff, *[~named for named in still_named])
+    return expiry.delete_batch(table, dead, expiry.batch_size(limit))

@@ -24,6 +24,7 @@ from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken
 from idp.models.grant import CodeBinding
 from idp.models.session import is_live as session_is_live
 from idp.security.secrets import hash_token, new_token
+from idp.services import expiry
 
 NO_SYNC = {"synchronize_session": False}
 
@@ -249,11 +250,12 @@ def revoke_refresh_token(row: RefreshToken) -> None:
         row.revoked_at = utcnow()
 
 
-def purge_expired(now: datetime | None = None) -> int:
-    """Delete codes and token records past their expiry (the job runner calls this)."""
+def purge_expired(now: datetime | None = None, limit: int | None = None) -> int:
+    """Delete at most `limit` (JOB_PURGE_BATCH) codes and token records past their expiry, revoked or
+    not (an expired token is refused whatever its state); the job runner calls this until it returns
+    less than a batch."""
     now = now or utcnow()
-    count = 0
-    for model in (AuthorizationCode, AccessToken, RefreshToken):
-        count += db.session.execute(model.__table__.delete().where(model.expires_at < now)).rowcount
-    return count
+    return expiry.delete_batches([(model.__table__, model.__table__.c.expires_at < now)
+                                  for model in (AuthorizationCode, AccessToken, RefreshToken)],
+                                 expiry.batch_size(limit))
 

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from idp.extensions import db
 from idp.models import Upstream, UpstreamLogin, User, utcnow
 from idp.security.secrets import hash_token, tokens_equal
-from idp.services import upstreams
+from idp.services import expiry, upstreams
 
 # "logout": a SAML LogoutRequest we sent after our sign-out (the continuation waits for its LogoutResponse).
 PURPOSES = ("sign_in", "link", "logout")
@@ -99,7 +99,8 @@ def _find(state: str | None) -> UpstreamLogin | None:
     return db.session.scalars(select(UpstreamLogin).where(UpstreamLogin.state_hash == hash_token(state))).first()
 
 
-def purge_expired(now: datetime | None = None) -> int:
-    """Delete started sign-ins past their expiry, used or not (the job runner calls this)."""
+def purge_expired(now: datetime | None = None, limit: int | None = None) -> int:
+    """Delete at most `limit` (JOB_PURGE_BATCH) started sign-ins past their expiry, used or not (the job
+    runner calls this)."""
     table = UpstreamLogin.__table__
-    return db.session.execute(table.delete().where(table.c.expires_at < (now or utcnow()))).rowcount
+    return expiry.delete_batch(table, table.c.expires_at < (now or utcnow()), expiry.batch_size(limit))
