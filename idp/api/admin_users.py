@@ -2,8 +2,6 @@
 token with `manage:users` of a platform admin or of a platform-wide service account)."""
 from __future__ import annotations
 
-from functools import wraps
-
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -13,12 +11,11 @@ from idp.api.envelope import ErrorEnvelopeSchema, envelope_of, ok
 from idp.api.schemas.admin_users import (AdminSessionSchema, AdminUserCreateSchema, AdminUserListQuerySchema,
                                          AdminUserSchema, AdminUserUpdateSchema, SessionsRevokedSchema,
                                          SignInMethodsSchema, UserDeletedSchema)
-from idp.api.security import BEARER_SECURITY, current_principal, management_required, require_platform_admin
+from idp.api.security import BEARER_SECURITY, current_principal, platform_admin_management
 from idp.models import Session, User
 from idp.services import user_admin
+from idp.services.management_scopes import MANAGE_USERS
 from idp.services.user_admin import Actor, UserFilters
-
-SCOPE = "manage:users"
 
 blp = Blueprint("admin_users", __name__, url_prefix="/api/v1/admin/users",
                 description="Every user account (platform admins): search, invite, change, disable, delete, "
@@ -30,18 +27,6 @@ NOT_FOUND = {"schema": ErrorEnvelopeSchema, "description": "No such user"}
 INVALID_QUERY = {"schema": ErrorEnvelopeSchema,
                  "description": "VALIDATION_ERROR: a query parameter is malformed or unknown, or the cursor is not "
                                 "valid; details name each"}
-
-
-def platform_admin_required(view):
-    """manage:users, and platform admin rights (a platform-wide service account has them)."""
-
-    @management_required(SCOPE)
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        require_platform_admin(current_principal())
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 def _actor() -> Actor:
@@ -67,7 +52,7 @@ def _filters(query: dict) -> UserFilters:
 
 @blp.route("")
 class UserCollection(MethodView):
-    @platform_admin_required
+    @platform_admin_management(MANAGE_USERS)
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(AdminUserListQuerySchema, location="query")
     @blp.response(200, envelope_of(AdminUserSchema, many=True, meta=PageMetaSchema),
@@ -80,7 +65,7 @@ class UserCollection(MethodView):
                                       limit=query["limit"], cursor=query.get("cursor"))
         return ok([user_data(user) for user in users], "Users", meta=page_meta(next_cursor, query["limit"]))
 
-    @platform_admin_required
+    @platform_admin_management(MANAGE_USERS)
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(AdminUserCreateSchema)
     @blp.response(201, envelope_of(AdminUserSchema), headers=ETAG_HEADER,
@@ -95,7 +80,7 @@ class UserCollection(MethodView):
 
 @blp.route("/<user_id>")
 class UserItem(MethodView):
-    @platform_admin_required
+    @platform_admin_management(MANAGE_USERS)
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, envelope_of(AdminUserSchema), headers=ETAG_HEADER)
     @blp.alt_response(403, **FORBIDDEN)
@@ -105,7 +90,7 @@ class UserItem(MethodView):
         user = user_admin.get_user(user_id)
         return with_etag(ok(user_data(user), "User"), etag_of(user))
 
-    @platform_admin_required
+    @platform_admin_management(MANAGE_USERS)
     @blp.doc(security=BEARER_SECURITY, parameters=[IF_MATCH_PARAMETER])
     @blp.arguments(AdminUserUpdateSchema)
     @blp.response(200, envelope_of(AdminUserSchema), headers=ETAG_HEADER)
@@ -121,7 +106,7 @@ class UserItem(MethodView):
         user_admin.update_user(_actor(), user, data)
         return with_etag(ok(user_data(user), "User updated"), etag_of(user))
 
-    @platform_admin_required
+    @platform_admin_management(MANAGE_USERS)
     @blp.doc(security=BEARER_SECURITY, parameters=[IF_MATCH_PARAMETER])
     @blp.response(200, envelope_of(UserDeletedSchema),
                   description="Deleted: sessions ended (relying parties told), organizations only they were in gone")
@@ -140,7 +125,7 @@ class UserItem(MethodView):
 
 
 @blp.route("/<user_id>/sessions/revoke", methods=["POST"])
-@platform_admin_required
+@platform_admin_management(MANAGE_USERS)
 @blp.doc(security=BEARER_SECURITY)
 @blp.response(200, envelope_of(SessionsRevokedSchema))
 @blp.alt_response(403, **FORBIDDEN)
@@ -152,7 +137,7 @@ def revoke_sessions(user_id: str):
 
 
 @blp.route("/<user_id>/password-reset", methods=["POST"])
-@platform_admin_required
+@platform_admin_management(MANAGE_USERS)
 @blp.doc(security=BEARER_SECURITY)
 @blp.response(202, envelope_of(None), description="The reset mail is on its way (sent once this answer has gone)")
 @blp.alt_response(403, **FORBIDDEN)
@@ -167,7 +152,7 @@ def send_password_reset(user_id: str):
 
 
 @blp.route("/<user_id>/sessions", methods=["GET"])
-@platform_admin_required
+@platform_admin_management(MANAGE_USERS)
 @blp.doc(security=BEARER_SECURITY)
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, envelope_of(AdminSessionSchema, many=True, meta=PageMetaSchema),
@@ -193,7 +178,7 @@ def _session_data(session: Session, clients: list) -> dict:
 
 
 @blp.route("/<user_id>/identities", methods=["GET"])
-@platform_admin_required
+@platform_admin_management(MANAGE_USERS)
 @blp.doc(security=BEARER_SECURITY)
 @blp.response(200, envelope_of(SignInMethodsSchema))
 @blp.alt_response(403, **FORBIDDEN)

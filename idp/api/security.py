@@ -125,6 +125,22 @@ def require_platform_admin(principal: Principal) -> None:
         raise Forbidden("Platform admin rights are required.")
 
 
+def platform_admin_management(scope: str):
+    """Decorator for platform-admin-only management operations: management_required(scope), then
+    require_platform_admin (a platform-wide service account holding `scope` passes)."""
+
+    def decorate(view):
+        @management_required(scope)
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            require_platform_admin(current_principal())
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 def require_organization_role(principal: Principal, organization_id: str, roles: set) -> Organization:
     """The organization, when the principal holds one of `roles` in it (platform admins always do).
 

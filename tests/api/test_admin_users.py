@@ -18,14 +18,15 @@ from idp.services.sessions import create_session
 from idp.services.upstream_identity import UpstreamIdentity
 from idp.services.upstream_logins import FederatedSignInRefused
 from tests.api.envelope_assertions import assert_error, assert_success
+from tests.api.service_accounts import service_headers
 from tests.factories import DEFAULT_PASSWORD
 from tests.oidc.conftest import REDIRECT_URI, Flow, basic_auth
 from tests.servers import LiveServer
 from tests.web.helpers import link_in, sign_in, submit
 
 USERS = "/api/v1/admin/users"
+SCOPE = "manage:users"
 NEW_PASSWORD = "Quiet-Harbour-Lights-9"
-SERVICE_SECRET = "service-account-secret-1"
 
 
 @pytest.fixture
@@ -72,16 +73,6 @@ def audit_rows(app, action: str) -> list[AuditEvent]:
         return rows
 
 
-def service_token(client, factories, *, scope: str = "manage:users", organization_id: str | None = None) -> dict:
-    """Bearer headers of a client_credentials token (a service account) granted `scope`."""
-    account = factories.client(secret=SERVICE_SECRET, grant_types=["client_credentials"], scope=scope,
-                               redirect_uris=[], organization_id=organization_id)
-    response = client.post("/oauth2/token", data={"grant_type": "client_credentials", "scope": scope},
-                           headers=basic_auth(account.client_id, SERVICE_SECRET))
-    assert response.status_code == 200, response.get_json()
-    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
-
-
 def ids(response) -> list[str]:
     return [item["id"] for item in assert_success(response)["data"]]
 
@@ -115,25 +106,25 @@ def test_platform_admin_session_is_allowed(client, as_admin, admin):
 
 def test_platform_wide_service_account_with_the_scope_is_allowed(client, factories, carol):
     """A client_credentials token of a platform-wide client granted manage:users acts as a platform admin."""
-    headers = service_token(client, factories)
+    headers = service_headers(client, factories, SCOPE)
     assert carol.id in ids(client.get(USERS, headers=headers))
 
 
 def test_service_account_without_the_scope_is_403(client, factories):
     """A service-account token without manage:users is refused (insufficient_scope)."""
-    headers = service_token(client, factories, scope="manage:organizations")
+    headers = service_headers(client, factories, "manage:organizations")
     assert_error(client.get(USERS, headers=headers), 403, "FORBIDDEN")
 
 
 def test_organization_service_account_is_403(client, factories):
     """A service account owned by an organization is no platform admin, even with manage:users."""
-    headers = service_token(client, factories, organization_id=factories.organization().id)
+    headers = service_headers(client, factories, SCOPE, organization_id=factories.organization().id)
     assert_error(client.get(USERS, headers=headers), 403, "FORBIDDEN")
 
 
 def test_service_account_changes_are_audited_with_its_client_id(app, client, factories, carol):
     """A service account's change names it in the audit details (the row has no actor user)."""
-    headers = service_token(client, factories)
+    headers = service_headers(client, factories, SCOPE)
     assert_success(client.patch(f"{USERS}/{carol.id}", json={"name": "Carol D."}, headers=headers))
     [row] = audit_rows(app, "admin.user.updated")
     assert row.actor_user_id is None and row.details["actor_client_id"].startswith("client-")
@@ -267,7 +258,7 @@ def test_admin_cannot_disable_or_demote_themselves(app, client, as_admin, admin,
 
 def test_the_last_active_platform_admin_cannot_be_demoted_disabled_or_deleted(app, client, factories, admin):
     """A service account cannot leave the platform without an active admin; with two, one may go."""
-    headers = service_token(client, factories)
+    headers = service_headers(client, factories, SCOPE)
     assert_error(client.patch(f"{USERS}/{admin.id}", json={"is_admin": False}, headers=headers), 409, "CONFLICT")
     assert_error(client.patch(f"{USERS}/{admin.id}", json={"disabled": True}, headers=headers), 409, "CONFLICT")
     assert_error(client.delete(f"{USERS}/{admin.id}", headers=headers), 409, "CONFLICT")

@@ -17,7 +17,8 @@ from idp.models.base import new_id
 from idp.services import audit_log
 from idp.services.audit_log import AuditFilter
 from tests.api.envelope_assertions import assert_error, assert_success
-from tests.api.test_management_auth import bearer, machine_access_token, user_token
+from tests.api.service_accounts import access_token_of, bearer, service_account, service_token
+from tests.api.test_management_auth import user_token
 from tests.oidc.conftest import REDIRECT_URI, basic_auth
 
 T0 = datetime(2020, 3, 1, tzinfo=timezone.utc)
@@ -295,21 +296,15 @@ def test_openapi_documents_the_audit_operations(client):
 
 # -- tokens: service accounts (client_credentials) and users' access tokens ---------------------------
 
-def service_account_token(client, factories, scope: str, organization_id: str | None = None) -> str:
-    account = factories.client(grant_types=["client_credentials"], redirect_uris=[], scope=scope,
-                               organization_id=organization_id)
-    return machine_access_token(client, account)
-
-
 def test_platform_wide_service_account_with_read_audit_sees_every_event(client, factories, world):
     """A service account without an organization (made by a platform admin) reads the whole log."""
-    token = service_account_token(client, factories, "read:audit")
+    token = service_token(client, factories, "read:audit")
     assert len(listed_ids(client.get(AUDIT, headers=bearer(token)))) == 4
 
 
 def test_organization_service_account_sees_only_its_organization(client, factories, world):
     """A service account owned by an organization is its admin there: its events only, others are 404."""
-    token = service_account_token(client, factories, "read:audit", organization_id=world["a"].id)
+    token = service_token(client, factories, "read:audit", organization_id=world["a"].id)
     assert set(listed_ids(client.get(AUDIT, headers=bearer(token)))) == set(world["in_a"])
     assert_error(client.get(AUDIT, query_string={"organization_id": world["b"].id}, headers=bearer(token)),
                  404, "NOT_FOUND")
@@ -317,9 +312,8 @@ def test_organization_service_account_sees_only_its_organization(client, factori
 
 def test_service_account_export_is_audited_with_its_client_id(client, app, factories, world):
     """The export names the service account in its audit details (it has no user id)."""
-    account = factories.client(grant_types=["client_credentials"], redirect_uris=[], scope="read:audit",
-                               organization_id=world["a"].id)
-    events = read_export(client, bearer(machine_access_token(client, account)), since=iso(at(0)), until=iso(at(60)))
+    account = service_account(factories, "read:audit", organization_id=world["a"].id)
+    events = read_export(client, bearer(access_token_of(client, account)), since=iso(at(0)), until=iso(at(60)))
     assert [event["id"] for event in events] == world["in_a"]
     with app.app_context():
         exported = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "audit.exported")).one()
@@ -329,7 +323,7 @@ def test_service_account_export_is_audited_with_its_client_id(client, app, facto
 @pytest.mark.parametrize("path", [AUDIT, EXPORT])
 def test_service_account_without_read_audit_is_403(client, factories, world, path):
     """RFC 6750 3.1: a token lacking read:audit is 403 insufficient_scope, even platform-wide."""
-    token = service_account_token(client, factories, "manage:clients")
+    token = service_token(client, factories, "manage:clients")
     response = client.get(path, query_string={"since": iso(at(0)), "until": iso(at(60))}, headers=bearer(token))
     assert_error(response, 403, "FORBIDDEN")
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
@@ -337,14 +331,14 @@ def test_service_account_without_read_audit_is_403(client, factories, world, pat
 
 def test_token_of_another_audience_is_401(client, factories, world):
     """RFC 9068 4: a client_credentials token for the issuer, not the API, is refused."""
-    token = service_account_token(client, factories, "reports:read")
+    token = service_token(client, factories, "reports:read")
     assert_error(client.get(AUDIT, headers=bearer(token)), 401, "UNAUTHORIZED")
 
 
 def test_revoked_token_is_401(client, factories, world):
     """RFC 7009 2.1: a revoked service-account token stops working."""
-    account = factories.client(grant_types=["client_credentials"], redirect_uris=[], scope="read:audit")
-    token = machine_access_token(client, account)
+    account = service_account(factories, "read:audit")
+    token = access_token_of(client, account)
     assert client.get(AUDIT, headers=bearer(token)).status_code == 200
     assert client.post("/oauth2/revoke", data={"token": token}, headers=basic_auth(account.client_id)).status_code == 200
     assert_error(client.get(AUDIT, headers=bearer(token)), 401, "UNAUTHORIZED")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from idp.extensions import db
 from idp.models import AuditEvent, OAuthClient, Role
 from tests.api.envelope_assertions import assert_error, assert_success
+from tests.api.service_accounts import service_headers
 
 RP = {"client_name": "Shop", "redirect_uris": ["https://shop.example/cb"],
       "grant_types": ["authorization_code", "refresh_token"], "scope": "openid profile offline_access"}
@@ -310,19 +311,10 @@ def test_per_client_access_token_lifetime_is_honoured(client, people):
     assert token["expires_in"] == 120
 
 
-def service_account_headers(client, people, org, scope: str) -> dict:
-    """A client_credentials access token (RFC 9068) of a service account of `org` granted `scope`."""
-    made = assert_success(create(client, people["platform"], organization_id=org.id,
-                                 **{**MACHINE, "scope": scope}), 201)["data"]
-    token = client_credentials(client, made["client_id"], made["client_secret"], scope)
-    assert token.status_code == 200, token.get_json()
-    return {"Authorization": f"Bearer {token.get_json()['access_token']}"}
-
-
 def test_service_account_with_manage_clients_manages_its_organization(client, people, org, factories):
     """A service account holding manage:clients registers and lists its own organization's clients,
     and cannot see or create another organization's (404)."""
-    headers = service_account_headers(client, people, org, "manage:clients")
+    headers = service_headers(client, factories, "manage:clients", organization_id=org.id)
     made = assert_success(create(client, headers, organization_id=org.id, **RP), 201)["data"]
     listed = [c["client_id"] for c in assert_success(client.get("/api/v1/clients", headers=headers))["data"]]
     assert made["client_id"] in listed
@@ -334,9 +326,9 @@ def test_service_account_with_manage_clients_manages_its_organization(client, pe
                  "FORBIDDEN")
 
 
-def test_service_account_without_manage_clients_is_403(client, people, org):
+def test_service_account_without_manage_clients_is_403(client, factories, org):
     """A token without manage:clients is refused with 403 (RFC 6750 3.1 insufficient_scope)."""
-    headers = service_account_headers(client, people, org, "read:audit")
+    headers = service_headers(client, factories, "read:audit", organization_id=org.id)
     response = client.get("/api/v1/clients", headers=headers)
     assert_error(response, 403, "FORBIDDEN")
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]

@@ -17,6 +17,7 @@ from idp.extensions import db
 from idp.models import Membership, OAuthClient, Organization, User
 from idp.services.sessions import create_session
 from tests.api.envelope_assertions import assert_error, assert_success
+from tests.api.service_accounts import access_token_of, bearer, service_account, token_response
 from tests.oidc.conftest import REDIRECT_URI, Flow, basic_auth, query_of
 
 ADMIN_ORGS = "/api/v1/admin/organizations"
@@ -24,26 +25,10 @@ ISSUER = "http://localhost:5000"
 API_AUDIENCE = ISSUER + "/api"
 
 
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def claims_of(app, token: str) -> dict:
     with app.app_context():
         keys = app.extensions["oidc"]["keys"].verification_keyset()
     return jwt.decode(token, keys).claims
-
-
-def machine_token(client, oauth_client, **data):
-    """POST /oauth2/token with client_credentials for `oauth_client` (RFC 6749 4.4.2)."""
-    return client.post("/oauth2/token", data={"grant_type": "client_credentials", **data},
-                       headers=basic_auth(oauth_client.client_id))
-
-
-def machine_access_token(client, oauth_client, **data) -> str:
-    response = machine_token(client, oauth_client, **data)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()["access_token"]
 
 
 @pytest.fixture
@@ -61,12 +46,6 @@ def world(app, factories):
         db.session.commit()
         people = {name: SimpleNamespace(id=user.id) for name, user in users.items()}
         return SimpleNamespace(org=SimpleNamespace(id=org.id), users=people, sessions=sessions)
-
-
-def service_account(factories, scope: str, organization_id: str | None = None, **fields) -> OAuthClient:
-    """A confidential client_credentials client (what a platform admin registers as a service account)."""
-    return factories.client(grant_types=["client_credentials"], redirect_uris=[], scope=scope,
-                            organization_id=organization_id, **fields)
 
 
 def first_party_rp(factories, scope: str, first_party: bool = True) -> OAuthClient:
@@ -122,7 +101,7 @@ def test_a_disabled_users_session_is_refused(app, client, world):
 def test_platform_wide_service_account_with_the_scope_is_allowed(client, factories, world):
     """A client without an organization, granted manage:organizations: its token acts platform-wide."""
     account = service_account(factories, "manage:organizations")
-    token = machine_access_token(client, account)
+    token = access_token_of(client, account)
     body = assert_success(client.get(ADMIN_ORGS, headers=bearer(token)))
     assert [item["id"] for item in body["data"]] == [world.org.id]
 
@@ -130,7 +109,7 @@ def test_platform_wide_service_account_with_the_scope_is_allowed(client, factori
 def test_service_account_without_the_scope_is_403_insufficient_scope(client, factories, world):
     """RFC 6750 3.1: a valid token lacking the operation's scope is 403 insufficient_scope."""
     account = service_account(factories, "manage:users read:audit")
-    response = client.get(ADMIN_ORGS, headers=bearer(machine_access_token(client, account)))
+    response = client.get(ADMIN_ORGS, headers=bearer(access_token_of(client, account)))
     assert_error(response, 403, "FORBIDDEN")
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
     assert 'scope="manage:organizations"' in response.headers["WWW-Authenticate"]
@@ -139,13 +118,13 @@ def test_service_account_without_the_scope_is_403_insufficient_scope(client, fac
 def test_organization_service_account_is_refused_a_platform_endpoint(client, factories, world):
     """A service account owned by an organization is its admin there, never a platform admin."""
     account = service_account(factories, "manage:organizations", organization_id=world.org.id)
-    assert_error(client.get(ADMIN_ORGS, headers=bearer(machine_access_token(client, account))), 403, "FORBIDDEN")
+    assert_error(client.get(ADMIN_ORGS, headers=bearer(access_token_of(client, account))), 403, "FORBIDDEN")
 
 
 def test_token_of_another_audience_is_401(client, factories, world):
     """RFC 9068 4: an ordinary client_credentials token (aud = issuer) is not for the API."""
     ordinary = service_account(factories, "reports:read")
-    token = machine_access_token(client, ordinary)
+    token = access_token_of(client, ordinary)
     assert claims_of(client.application, token)["aud"] == ISSUER
     response = client.get(ADMIN_ORGS, headers=bearer(token))
     assert_error(response, 401, "UNAUTHORIZED")
@@ -155,7 +134,7 @@ def test_token_of_another_audience_is_401(client, factories, world):
 def test_revoked_service_account_token_is_401(client, factories, world):
     """RFC 7009 2.1: once revoked at /oauth2/revoke the token is refused."""
     account = service_account(factories, "manage:organizations")
-    token = machine_access_token(client, account)
+    token = access_token_of(client, account)
     assert client.get(ADMIN_ORGS, headers=bearer(token)).status_code == 200
     revoked = client.post("/oauth2/revoke", data={"token": token}, headers=basic_auth(account.client_id))
     assert revoked.status_code == 200
@@ -178,7 +157,7 @@ def test_expired_token_is_401(app, client, factories, world):
 def test_token_of_a_deactivated_client_is_401(app, client, factories, world):
     """A deactivated client's service-account token stops working at once (no cache on this path)."""
     account = service_account(factories, "manage:organizations")
-    token = machine_access_token(client, account)
+    token = access_token_of(client, account)
     with app.app_context():
         db.session.get(OAuthClient, account.id).is_active = False
         db.session.commit()
@@ -189,7 +168,7 @@ def test_a_scope_withdrawn_from_the_client_stops_its_tokens(app, client, factori
     """A token holds only what its client is granted now: a platform admin withdrawing the scope
     does not wait for the token to expire."""
     account = service_account(factories, "manage:organizations manage:users")
-    token = machine_access_token(client, account)
+    token = access_token_of(client, account)
     with app.app_context():
         db.session.get(OAuthClient, account.id).scope = "manage:users"
         db.session.commit()
@@ -265,14 +244,14 @@ def test_an_ordinary_user_token_is_for_the_issuer_not_the_api(app, client, facto
 def test_management_scope_not_registered_is_invalid_scope(client, factories):
     """RFC 6749 3.3: a client gets a management scope only when its registration has it."""
     account = service_account(factories, "reports:read")
-    response = machine_token(client, account, scope="manage:clients")
+    response = token_response(client, account, scope="manage:clients")
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_scope"
 
 
 def test_management_scopes_are_granted_with_the_api_audience(app, client, factories):
     """RFC 9068 2.2: a token with a management scope has aud = API_AUDIENCE, sub = client_id."""
     account = service_account(factories, "manage:clients read:audit")
-    body = machine_token(client, account, scope="manage:clients").get_json()
+    body = token_response(client, account, scope="manage:clients").get_json()
     claims = claims_of(app, body["access_token"])
     assert body["scope"] == "manage:clients"
     assert claims["aud"] == API_AUDIENCE and claims["sub"] == account.client_id == claims["client_id"]
@@ -283,23 +262,23 @@ def test_configured_api_audience_is_the_tokens_aud(make_app, factories):
     other = make_app(API_AUDIENCE="https://api.example.com/management")
     account = service_account(factories, "manage:organizations")
     client = other.test_client()
-    token = machine_access_token(client, account)
+    token = access_token_of(client, account)
     assert claims_of(other, token)["aud"] == "https://api.example.com/management"
     assert_success(client.get(ADMIN_ORGS, headers=bearer(token)))
-    token_for_default = machine_access_token(client, account, resource="https://api.example.com/management")
+    token_for_default = access_token_of(client, account, resource="https://api.example.com/management")
     assert claims_of(other, token_for_default)["aud"] == "https://api.example.com/management"
 
 
 def test_resource_selects_the_clients_scopes_for_it(app, client, factories):
     """RFC 8707 2: without `scope`, `resource` picks the client's scopes for that resource."""
     account = service_account(factories, "reports:read manage:clients manage:keys")
-    for_api = machine_token(client, account, resource=API_AUDIENCE).get_json()
+    for_api = token_response(client, account, resource=API_AUDIENCE).get_json()
     assert for_api["scope"] == "manage:clients manage:keys"
     assert claims_of(app, for_api["access_token"])["aud"] == API_AUDIENCE
-    for_issuer = machine_token(client, account, resource=ISSUER).get_json()
+    for_issuer = token_response(client, account, resource=ISSUER).get_json()
     assert for_issuer["scope"] == "reports:read"
     assert claims_of(app, for_issuer["access_token"])["aud"] == ISSUER
-    everything = machine_token(client, account).get_json()
+    everything = token_response(client, account).get_json()
     assert claims_of(app, everything["access_token"])["aud"] == API_AUDIENCE
 
 
@@ -308,7 +287,7 @@ def test_unknown_or_malformed_resource_is_invalid_target(client, factories, reso
     """RFC 8707 2: a resource this server issues no tokens for, or not an absolute URI without a
     fragment, is invalid_target."""
     account = service_account(factories, "manage:clients")
-    response = machine_token(client, account, resource=resource)
+    response = token_response(client, account, resource=resource)
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_target"
 
 
@@ -316,7 +295,7 @@ def test_resource_that_the_scope_is_not_for_is_invalid_target(client, factories)
     """RFC 8707 2: an ordinary scope asked for the API's audience (or the reverse) is invalid_target."""
     account = service_account(factories, "reports:read manage:clients")
     for scope, resource in (("reports:read", API_AUDIENCE), ("manage:clients", ISSUER)):
-        response = machine_token(client, account, scope=scope, resource=resource)
+        response = token_response(client, account, scope=scope, resource=resource)
         assert response.status_code == 400 and response.get_json()["error"] == "invalid_target", (scope, resource)
 
 
@@ -387,7 +366,7 @@ def test_introspection_reports_a_management_token_active(client, factories):
     """Introspection and the API share one verification (idp.services.access_tokens); RFC 7662 2.2 `aud`
     is the token's own audience (RFC 9068 2.2), API_AUDIENCE here, as in the JWT."""
     account = service_account(factories, "manage:clients")
-    token = machine_access_token(client, account)
+    token = access_token_of(client, account)
     body = client.post("/oauth2/introspect", data={"token": token}, headers=basic_auth(account.client_id)).get_json()
     assert body["active"] is True and body["scope"] == "manage:clients"
     assert body["aud"] == API_AUDIENCE == claims_of(client.application, token)["aud"]
@@ -441,10 +420,10 @@ def test_a_deleted_organizations_service_account_never_acts_platform_wide(client
     deactivates them: its service account's token stops working at once (RFC 9068 4 / RFC 6750 3.1
     invalid_token) instead of turning into a platform-wide one, and it gets no new token."""
     account = service_account(factories, "manage:organizations", organization_id=world.org.id)
-    token = machine_access_token(client, account, scope="manage:organizations")
+    token = access_token_of(client, account, scope="manage:organizations")
     owner = world.sessions["owner"]
     assert client.delete(f"/api/v1/organizations/{world.org.id}", headers=owner).status_code == 200
     response = client.get("/api/v1/admin/organizations", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
-    assert machine_token(client, account, scope="manage:organizations").get_json()["error"] == "invalid_client"
+    assert token_response(client, account, scope="manage:organizations").get_json()["error"] == "invalid_client"
