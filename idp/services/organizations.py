@@ -173,7 +173,7 @@ def get_access(actor: OrganizationActor, organization_id: str, *, for_update: bo
 
     `for_update` locks the organization's row, for a conditional write of it."""
     query = select(Organization).where(Organization.id == organization_id)
-    organization = db.session.scalars(query.with_for_update() if for_update else query).first()
+    organization = db.session.scalars(_locked(query) if for_update else query).first()
     if organization is None:
         raise NotFound("Organization not found.")
     membership = _membership(organization_id, actor.user_id) if actor.user_id else None
@@ -181,6 +181,12 @@ def get_access(actor: OrganizationActor, organization_id: str, *, for_update: bo
     if access.role is None and not actor.is_platform_admin:
         raise NotFound("Organization not found.")
     return access
+
+
+def _locked(query):
+    """FOR UPDATE, refreshing a copy the session already holds: a writer that waited for the lock then
+    sees the winner's row (and its new ETag), not the one it had read before."""
+    return query.with_for_update().execution_options(populate_existing=True)
 
 
 def _membership(organization_id: str, user_id: str) -> Membership | None:
@@ -297,7 +303,7 @@ def get_member(access: OrganizationAccess, user_id: str, *, for_update: bool = F
     `for_update` locks it, for a conditional write of it."""
     query = select(Membership).where(Membership.organization_id == access.organization.id,
                                      Membership.user_id == user_id)
-    membership = db.session.scalars(query.with_for_update() if for_update else query).first()
+    membership = db.session.scalars(_locked(query) if for_update else query).first()
     if membership is None:
         raise NotFound("Member not found.")
     return membership
