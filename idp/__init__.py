@@ -10,11 +10,14 @@ from idp.config import PROJECT_ROOT, ConfigError, as_flask_config, load_settings
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the app: config, extensions, per-request plumbing, surfaces, CLI."""
+    from idp.requests import IdentityProviderFlask
+
     settings = load_settings(overrides)
     if settings.problems:
         raise ConfigError("Authy2 cannot start:\n  - " + "\n  - ".join(settings.problems))
-    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
-                static_folder=str(PROJECT_ROOT / "static"), instance_path=str(PROJECT_ROOT / "instance"))
+    app = IdentityProviderFlask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
+                                static_folder=str(PROJECT_ROOT / "static"),
+                                instance_path=str(PROJECT_ROOT / "instance"))
     app.config.update(as_flask_config(settings))
     setup_logging(app, settings.warnings)
     setup_extensions(app)
@@ -22,6 +25,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     setup_surfaces(app)
     setup_cli(app)
     setup_env_upstreams(app)
+    setup_machine_plumbing(app)
     return app
 
 
@@ -81,6 +85,14 @@ def setup_surfaces(app: Flask) -> None:
     setup_oidc(app)
     setup_web(app)
     setup_federation(app)
+
+
+def setup_machine_plumbing(app: Flask) -> None:
+    """Machine endpoints' hooks, decided once every route and hook is registered (issue #12)."""
+    from idp.requests import plan_machine_plumbing
+    from idp.web import allow_same_origin_referrer
+
+    plan_machine_plumbing(app, page_only=(allow_same_origin_referrer,))
 
 
 def setup_env_upstreams(app: Flask) -> None:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 
 from idp.oidc.client_auth import AUTH_METHODS, ASSERTION_SIGNING_ALGS, CONFIDENTIAL_AUTH_METHODS
+from idp.oidc.keys import PublishedDocument
 from idp.oidc.request_objects import REQUEST_OBJECT_ALGS
 from idp.oidc.responses import RESPONSE_MODES
 from idp.oidc.scopes import SUPPORTED_SCOPES, all_claims
@@ -64,6 +65,31 @@ def openid_configuration() -> dict:
         "frontchannel_logout_supported": True,
         "frontchannel_logout_session_supported": True,
     }
+
+
+class PublishedMetadata:
+    """Both metadata documents as bytes with their ETags, built once per configuration (one app) and
+    again when the signing keys change: `id_token_signing_alg_values_supported` names the active
+    algorithms (OIDC Discovery 1.0 3), so a rotation that adds or drops one shows at once."""
+
+    def __init__(self, keys):
+        self._keys = keys
+        self._built: tuple[tuple, PublishedDocument, PublishedDocument] | None = None
+
+    def openid_configuration(self) -> PublishedDocument:
+        return self._current()[1]
+
+    def authorization_server_metadata(self) -> PublishedDocument:
+        return self._current()[2]
+
+    def _current(self) -> tuple[tuple, PublishedDocument, PublishedDocument]:
+        version = self._keys.version()
+        built = self._built
+        if built is None or built[0] != version:
+            built = (version, PublishedDocument.of(openid_configuration()),
+                     PublishedDocument.of(authorization_server_metadata()))
+            self._built = built
+        return built
 
 
 ISSUER_REL = "http://openid.net/specs/connect/1.0/issuer"

@@ -3,12 +3,27 @@ from __future__ import annotations
 
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, jsonify, render_template, request
+from werkzeug.http import parse_etags
 
 from idp.errors import BadRequest, NotFound
 from idp.oidc import authorization, discovery, logout, userinfo
+from idp.oidc.keys import PublishedDocument
 from idp.oidc.responses import error_page
+from idp.requests import machine_endpoint
 
 bp = Blueprint("oidc", __name__)
+
+# Cache lifetimes of the public documents. The JWKS's is short so that relying parties see a key
+# published as `next` well before it signs (keys/README.md: wait longer than this between
+# `flask keys generate` and `flask keys rotate`); a relying party meeting an unknown kid refetches.
+JWKS_MAX_AGE = 60
+METADATA_MAX_AGE = 300
+
+
+@bp.record_once
+def _publish_metadata(state) -> None:
+    """The discovery documents' bytes live with the app: one build per configuration and key change."""
+    state.app.extensions["oidc"]["metadata"] = discovery.PublishedMetadata(state.app.extensions["oidc"]["keys"])
 
 
 def _server():
@@ -21,19 +36,33 @@ def _json(body: dict, max_age: int = 300):
     return response
 
 
+def _published(document: PublishedDocument, max_age: int):
+    """A prebuilt document with its strong ETag and `Cache-Control: public, max-age`; a GET or HEAD
+    whose If-None-Match matches the tag (weak comparison, RFC 9110 13.1.2; `*` matches) is
+    `304 Not Modified` with the same ETag and Cache-Control and no body (RFC 9110 15.4.5)."""
+    headers = {"ETag": document.etag, "Cache-Control": f"public, max-age={max_age}"}
+    condition = request.headers.get("If-None-Match")
+    if condition and parse_etags(condition).contains_weak(document.tag):
+        return current_app.response_class(status=304, headers=headers)
+    return current_app.response_class(document.body, headers=headers, mimetype="application/json")
+
+
 @bp.get("/.well-known/openid-configuration")
+@machine_endpoint(carries_tokens=False)
 def openid_configuration():
     """OIDC Discovery 1.0 4."""
-    return _json(discovery.openid_configuration())
+    return _published(current_app.extensions["oidc"]["metadata"].openid_configuration(), METADATA_MAX_AGE)
 
 
 @bp.get("/.well-known/oauth-authorization-server")
+@machine_endpoint(carries_tokens=False)
 def authorization_server_metadata():
     """RFC 8414 3."""
-    return _json(discovery.authorization_server_metadata())
+    return _published(current_app.extensions["oidc"]["metadata"].authorization_server_metadata(), METADATA_MAX_AGE)
 
 
 @bp.get("/.well-known/webfinger")
+@machine_endpoint(carries_tokens=False)
 def webfinger():
     """OIDC Discovery 1.0 2 / RFC 7033 4: which issuer serves a user or URL on this host."""
     resource = request.args.get("resource", "")
@@ -48,10 +77,10 @@ def webfinger():
 
 
 @bp.get("/oauth2/jwks")
+@machine_endpoint(carries_tokens=False)
 def jwks():
-    """The public signing keys (RFC 7517)."""
-    # Short cache: a key published as `next` must reach relying parties before it signs.
-    return _json(current_app.extensions["oidc"]["keys"].public_jwks(), max_age=60)
+    """The public signing keys (RFC 7517), rebuilt when the keys change (a rotation shows at once)."""
+    return _published(current_app.extensions["oidc"]["keys"].published_jwks(), JWKS_MAX_AGE)
 
 
 @bp.route("/oauth2/authorize", methods=["GET", "POST"])
@@ -67,24 +96,28 @@ def resume(request_id: str):
 
 
 @bp.post("/oauth2/token")
+@machine_endpoint
 def token():
     """RFC 6749 3.2."""
     return _server().create_token_response()
 
 
 @bp.post("/oauth2/introspect")
+@machine_endpoint
 def introspect():
     """RFC 7662 2."""
     return _server().create_endpoint_response("introspection")
 
 
 @bp.post("/oauth2/revoke")
+@machine_endpoint
 def revoke():
     """RFC 7009 2."""
     return _server().create_endpoint_response("revocation")
 
 
 @bp.route("/oauth2/userinfo", methods=["GET", "POST"])
+@machine_endpoint
 def userinfo_endpoint():
     """OIDC Core 5.3."""
     return userinfo.userinfo_response()
@@ -106,12 +139,14 @@ def end_session():
 
 
 @bp.post("/oauth2/register")
+@machine_endpoint
 def register_client():
     """RFC 7591 3."""
     return _server().create_endpoint_response("client_registration")
 
 
 @bp.route("/oauth2/register/<client_id>", methods=["GET", "PUT", "DELETE"])
+@machine_endpoint
 def client_configuration(client_id: str):
     """RFC 7592 2 (read, update, delete)."""
     return _server().create_endpoint_response("client_configuration")

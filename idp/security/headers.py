@@ -1,4 +1,5 @@
-"""Security headers on every response: CSP with per-request nonces, nosniff, framing, HSTS."""
+"""Security headers on every response: CSP with per-request nonces, nosniff, framing, HSTS; machine
+endpoints (JSON for programs) get only nosniff, HSTS and, where tokens travel, no-store."""
 from __future__ import annotations
 
 import secrets
@@ -73,6 +74,26 @@ def apply_security_headers(response):
         missing.append(("Strict-Transport-Security", HSTS))
     headers.extend(missing)
     return response
+
+
+def machine_headers(*, https_issuer: bool, carries_tokens: bool):
+    """The after-request hook of one machine endpoint (JSON for programs, never rendered): only what
+    such a response needs, decided when the route is registered. nosniff (the JSON is never sniffed
+    into HTML); HSTS as on every response (RFC 6797); and where tokens or credentials travel,
+    `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 5.1) unless the view chose its own.
+    CSP, framing and referrer policies govern documents a browser renders, so they are left off."""
+    always = [CONSTANT_HEADERS[0]] + ([("Strict-Transport-Security", HSTS)] if https_issuer else [])
+
+    def apply_machine_headers(response):
+        headers = response.headers
+        headers.extend([(name, value) for name, value in always if name not in headers])
+        if not https_issuer and request.is_secure and "Strict-Transport-Security" not in headers:
+            headers.add("Strict-Transport-Security", HSTS)
+        if carries_tokens and "Cache-Control" not in headers:
+            headers.extend((("Cache-Control", "no-store"), ("Pragma", "no-cache")))
+        return response
+
+    return apply_machine_headers
 
 
 def setup_security_headers(app: Flask) -> None:

@@ -70,7 +70,8 @@ def forget_browser_session() -> None:
     g.browser_cookie = ("clear", None, None)
 
 
-def _write_cookie(response):
+def write_browser_cookie(response):
+    """Set or clear the SSO cookie as the request decided (sign_in, sign_out); pages only."""
     action, token, session = g.pop("browser_cookie", (None, None, None))
     if action is None or response.status_code >= 400:
         return response
@@ -85,4 +86,4 @@ def _write_cookie(response):
 
 def setup_browser_sessions(app: Flask) -> None:
     # Registered before the transaction hook so it runs after it (after_request runs in reverse).
-    app.after_request(_write_cookie)
+    app.after_request(write_browser_cookie)

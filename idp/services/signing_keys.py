@@ -16,13 +16,16 @@ both call, so the two refuse the same things.
 """
 from __future__ import annotations
 
+import base64
 import fcntl
+import hashlib
 import json
 import logging
 import os
 import secrets
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -72,6 +75,24 @@ class SigningKey:
                 "activated_at": _iso(self.activated_at), "retired_at": _iso(self.retired_at)}
 
 
+@dataclass(frozen=True)
+class PublishedDocument:
+    """A JSON document served as is: its bytes, built once, and their strong entity tag (RFC 9110
+    8.8.3). The tag is a hash of the bytes, so every worker and node gives the same bytes the same tag."""
+    body: bytes
+    tag: str  # the opaque tag, unquoted (as werkzeug's ETags compares it)
+
+    @property
+    def etag(self) -> str:
+        """The ETag header value (RFC 9110 8.8.3: a quoted opaque tag; strong, no W/ prefix)."""
+        return f'"{self.tag}"'
+
+    @classmethod
+    def of(cls, document: dict) -> PublishedDocument:
+        body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+        return cls(body, base64.urlsafe_b64encode(hashlib.sha256(body).digest()[:18]).decode())
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -101,20 +122,31 @@ class KeyStore:
         self._metadata_path = str(self.directory / METADATA_FILE)
         self.retention = retention_seconds
         self._cache: tuple[tuple, list[SigningKey]] | None = None
+        # (keys version, unix time the document stops being right, the document)
+        self._jwks: tuple[tuple, float, PublishedDocument] | None = None
         self._lock = threading.Lock()
 
     # -- reading --
     def keys(self) -> list[SigningKey]:
         """Every key on disk, re-read when metadata.json changed since the last call."""
+        return list(self._snapshot()[1])
+
+    def version(self) -> tuple:
+        """What identifies the keys on disk now (metadata.json's stat; one stat() call): it changes
+        whenever a key is generated, rotated or retired, on any node. Documents built from the keys
+        (the JWKS, the discovery documents) are rebuilt when it changes."""
+        return self._snapshot()[0]
+
+    def _snapshot(self) -> tuple[tuple, list[SigningKey]]:
         try:
             stat = os.stat(self._metadata_path)
         except FileNotFoundError:
-            return []
+            return (), []
         signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         with self._lock:
             if self._cache is None or self._cache[0] != signature:
                 self._cache = (signature, self._load(Path(self._metadata_path)))
-            return list(self._cache[1])
+            return self._cache
 
     def _load(self, path: Path) -> list[SigningKey]:
         entries = json.loads(path.read_text()).get("keys", [])
@@ -148,6 +180,23 @@ class KeyStore:
         """The JWKS document: public members only, every published key."""
         return {"keys": [{**k.key.as_dict(private=False), "kid": k.kid, "alg": k.alg, "use": "sig"}
                          for k in self.published()]}
+
+    def published_jwks(self) -> PublishedDocument:
+        """The JWKS document as bytes with a strong ETag, built once per key change: again when
+        metadata.json changes (a rotation on any node shows at once), or when a retired key's
+        publication ends (retired_at + retention), whichever comes first."""
+        signature = self.version()
+        cached = self._jwks
+        if cached is not None and cached[0] == signature and time.time() < cached[1]:
+            return cached[2]
+        now = utcnow()
+        published = [k for k in self.keys() if k.published(now, self.retention)]
+        ends = [(k.retired_at + timedelta(seconds=self.retention)).timestamp() for k in published
+                if k.state == "retired" and k.retired_at is not None]
+        document = PublishedDocument.of({"keys": [
+            {**k.key.as_dict(private=False), "kid": k.kid, "alg": k.alg, "use": "sig"} for k in published]})
+        self._jwks = (signature, min(ends, default=float("inf")), document)
+        return document
 
     def verification_keyset(self) -> KeySet:
         """Published keys, for checking tokens this server signed."""
