@@ -6,26 +6,16 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
-
 from idp.extensions import db
-from idp.models import AuditEvent, Upstream
 from idp.services.sessions import create_session
 from tests.api.envelope_assertions import assert_error, assert_success
 from tests.api.service_accounts import access_token_of, bearer, service_account, service_headers
 from tests.api.test_management_auth import first_party_rp, user_token
 from tests.api.test_openapi import parameter_names, spec_of, success_response
-from tests.federation.standins.oidc_provider import running
+from tests.api.test_upstreams import SECRET, URL, audit_rows, oidc_body, provider, stored  # noqa: F401 (fixture)
 from tests.oidc.conftest import basic_auth
 
-URL = "/api/v1/upstreams"
 SCOPE = "manage:upstreams"
-SECRET = "upstream-client-secret-7f3a9c"
-
-
-@pytest.fixture(scope="module")
-def provider():
-    yield from running("generic")
 
 
 @pytest.fixture
@@ -56,25 +46,6 @@ def headers_of(app, client, factories, world, who: str) -> dict:
         return bearer(user_token(app, client, rp, world.people[who.removesuffix("-token")], f"openid {SCOPE}")
                       ["access_token"])
     return world.sessions[who]
-
-
-def oidc_body(provider, slug: str, **fields) -> dict:
-    return {"slug": slug, "kind": "oidc", "display_name": "SSO", "issuer": provider.issuer,
-            "client_id": provider.client_id, "client_secret": SECRET, **fields}
-
-
-def audit_rows(app, action: str, outcome: str = "success") -> list[AuditEvent]:
-    with app.app_context():
-        query = select(AuditEvent).where(AuditEvent.action == action, AuditEvent.outcome == outcome)
-        return list(db.session.scalars(query.order_by(AuditEvent.created_at)))
-
-
-def stored(app, upstream_id: str) -> Upstream | None:
-    with app.app_context():
-        upstream = db.session.get(Upstream, upstream_id)
-        if upstream is not None:
-            db.session.expunge(upstream)
-        return upstream
 
 
 # -- the permission matrix ------------------------------------------------------------------------
