@@ -30,6 +30,7 @@ from idp.services.signing_keys import KeyStore
 from tests.conftest import DATABASE_URL, REDIS_URL, REQUIRE_SERVICES
 from tests.deploy.processes import Process, clean_env, free_port, start_gunicorn
 from tests.factories import DEFAULT_PASSWORD
+from tests.web.helpers import csrf_from
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -190,6 +191,34 @@ def test_code_issued_by_a_is_redeemed_at_b_once(app, nodes, factories, rp):
     assert redeemed.json()["token_type"] == "Bearer" and redeemed.json()["id_token"].count(".") == 2
     replayed = requests.post(nodes.a.url("/oauth2/token"), data=form, auth=(client_id, secret), timeout=10)
     assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+
+
+def test_sign_in_started_on_a_finishes_on_b(nodes, factories, rp):
+    """A browser the balancer sends to either node: the authorization request A stored, the sign-in page
+    B rendered (its CSRF token in B's signed cookie session) and the form POSTed to A make one sign-in,
+    and the code comes back to the registered redirect URI (OIDC Core 3.1.2.5)."""
+    client_id, secret = rp
+    user = factories.user()
+    verifier, challenge = pkce_pair()
+    browser = requests.Session()  # cookies are not port-bound: both nodes get the same ones, as behind nginx
+    pending = authorize(nodes.a, "", client_id, challenge)
+    assert pending.status_code == 302 and urlsplit(pending.headers["Location"]).path == "/login"
+    login_page = urlsplit(pending.headers["Location"])
+    page = browser.get(nodes.b.url(f"{login_page.path}?{login_page.query}"), timeout=10)
+    assert page.status_code == 200
+    form = {"csrf_token": csrf_from(page.text), "email": user.email, "password": DEFAULT_PASSWORD,
+            "request": parse_qs(login_page.query)["request"][0]}
+    answer = browser.post(nodes.a.url("/login"), data=form, allow_redirects=False, timeout=10)
+    for node in (nodes.b, nodes.a, nodes.b):  # each redirect within the IdP lands on the other node
+        if issued_code(answer) or answer.status_code != 302:
+            break
+        target = urlsplit(answer.headers["Location"])
+        answer = browser.get(node.url(f"{target.path}?{target.query}"), allow_redirects=False, timeout=10)
+    code = issued_code(answer)
+    assert code, (answer.status_code, answer.headers.get("Location"))
+    tokens = requests.post(nodes.b.url("/oauth2/token"), auth=(client_id, secret), timeout=10, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier})
+    assert tokens.status_code == 200 and tokens.json()["id_token"].count(".") == 2, tokens.text
 
 
 def test_session_revoked_on_a_is_refused_on_b_within_a_second(app, nodes, factories, rp):
