@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from idp.api.principal import Principal
 from idp.errors import Conflict, Forbidden, NotFound, ValidationError
 from idp.extensions import db
 from idp.federation.connector import UpstreamSettingsInvalid
@@ -24,7 +25,8 @@ def provider():
 
 @pytest.fixture
 def people(ctx):
-    """An organization with an owner and a member, and a platform admin, in the app context."""
+    """An organization with an owner and a member, and a platform admin, in the app context; each as the
+    API's principal for an API session (what upstream_admin takes as its actor)."""
     organization = Organization(name="Acme", slug="acme")
     users = {name: User(email=f"{name}@example.com", is_admin=name == "root") for name in ("root", "owner", "member")}
     db.session.add_all([organization, *users.values()])
@@ -32,7 +34,7 @@ def people(ctx):
     db.session.add_all([Membership(organization_id=organization.id, user_id=users["owner"].id, role="owner"),
                         Membership(organization_id=organization.id, user_id=users["member"].id, role="member")])
     db.session.flush()
-    return organization, users
+    return organization, {name: Principal.of_session(user) for name, user in users.items()}
 
 
 def oidc(provider, slug="acme-sso", **fields) -> dict:
@@ -141,7 +143,7 @@ def test_delete_takes_started_sign_ins_and_pending_links_with_it(people, provide
     db.session.add_all([
         UpstreamLogin(state_hash="a" * 64, browser_hash="b" * 64, upstream_id=upstream.id, saved_encrypted="x",
                       expires_at=utcnow()),
-        PendingLink(user_id=users["member"].id, upstream_id=upstream.id, subject="s", identity={},
+        PendingLink(user_id=users["member"].user.id, upstream_id=upstream.id, subject="s", identity={},
                     browser_hash="c" * 64, expires_at=utcnow())])
     db.session.flush()
     upstream_admin.delete_upstream(users["root"], upstream)
