@@ -1,0 +1,176 @@
+"""Machine endpoints: metadata and keys served as prebuilt bytes with validators (RFC 9110 8.8.3,
+13.1.2, 15.4.5; OIDC Discovery 1.0 4), and no browser plumbing on the endpoints programs call (no
+cookie session, no page headers; RFC 6749 5.1 no-store where tokens travel)."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from idp.extensions import db
+from idp.models import Session as SessionRow
+from idp.models.base import utcnow
+from tests.oidc.conftest import basic_auth
+
+DOCUMENTS = ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/oauth2/jwks"]
+
+
+@pytest.fixture
+def own_keys(make_app, tmp_path):
+    """An app with its own KEYS_DIR (made at start-up), so rotating keys here touches no other test."""
+    return make_app(KEYS_DIR=str(tmp_path / "keys"))
+
+
+# validators and conditional requests ------------------------------------------------------------
+
+@pytest.mark.parametrize("path", DOCUMENTS)
+def test_documents_carry_a_strong_etag_stable_across_requests_and_workers(path, client, make_app):
+    """RFC 9110 8.8.3: a strong ETag (no W/ prefix); the same bytes get the same tag on every request
+    and in every process (another app on the same keys stands for another worker or node)."""
+    first, second = client.get(path), client.get(path)
+    other = make_app().test_client().get(path)
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and etag.startswith('"') and etag.endswith('"')
+    assert second.headers["ETag"] == other.headers["ETag"] == etag
+    assert second.data == other.data == first.data and first.mimetype == "application/json"
+    assert first.headers["Cache-Control"].startswith("public, max-age=")
+
+
+def test_jwks_max_age_is_below_the_next_key_pre_publication_window(client):
+    """Relying parties re-read the JWKS within 60 s, the wait keys/README.md asks between publishing a
+    `next` key and activating it, so a new key is in their caches before it signs."""
+    assert client.get("/oauth2/jwks").headers["Cache-Control"] == "public, max-age=60"
+    assert client.get("/.well-known/openid-configuration").headers["Cache-Control"] == "public, max-age=300"
+
+
+@pytest.mark.parametrize("path", DOCUMENTS)
+def test_matching_if_none_match_is_304_without_body(path, client):
+    """RFC 9110 13.1.2 / 15.4.5: If-None-Match naming the current tag (weak comparison, so W/ matches
+    too, and `*` matches any) is 304 with the ETag and Cache-Control a 200 would carry, and no body;
+    the CORS header stays, so a browser app's revalidation works cross-origin."""
+    fresh = client.get(path)
+    etag = fresh.headers["ETag"]
+    for condition in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        response = client.get(path, headers={"If-None-Match": condition, "Origin": "https://spa.example"})
+        assert response.status_code == 304 and response.data == b""
+        assert response.headers["ETag"] == etag and response.headers["Cache-Control"] == fresh.headers["Cache-Control"]
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize("path", DOCUMENTS)
+def test_stale_if_none_match_is_200_with_the_document(path, client):
+    """RFC 9110 13.1.2: a tag that no longer matches gets the full current representation."""
+    fresh = client.get(path)
+    response = client.get(path, headers={"If-None-Match": '"an-old-tag"'})
+    assert response.status_code == 200 and response.data == fresh.data and response.get_json()
+    assert response.headers["ETag"] == fresh.headers["ETag"]
+
+
+def test_key_rotation_changes_the_jwks_and_its_etag_at_once(own_keys):
+    """A key published as `next` is in the very next JWKS response (new bytes, new ETag), and a client
+    revalidating with the old tag gets the new document, not a 304."""
+    client = own_keys.test_client()
+    before = client.get("/oauth2/jwks")
+    with own_keys.app_context():
+        added = own_keys.extensions["oidc"]["keys"].generate("RS256")
+    after = client.get("/oauth2/jwks", headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
+    assert added["kid"] in {k["kid"] for k in after.get_json()["keys"]}
+    assert added["kid"] not in {k["kid"] for k in before.get_json()["keys"]}
+
+
+def test_discovery_follows_the_active_algorithms(own_keys):
+    """OIDC Discovery 1.0 3: id_token_signing_alg_values_supported names what signs now; retiring the
+    ES256 key changes the document and its ETag on the next request."""
+    client = own_keys.test_client()
+    before = client.get("/.well-known/openid-configuration")
+    assert "ES256" in before.get_json()["id_token_signing_alg_values_supported"]
+    with own_keys.app_context():
+        keys = own_keys.extensions["oidc"]["keys"]
+        keys.retire(keys.signing_key("ES256").kid)
+    after = client.get("/.well-known/openid-configuration", headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
+    assert after.get_json()["id_token_signing_alg_values_supported"] == ["RS256"]
+
+
+# no browser plumbing --------------------------------------------------------------------------
+
+def _browser_cookies(client, flow, user) -> str:
+    """A browser's cookies: the SSO session and the signed form session (with its CSRF token)."""
+    session_id = flow.sign_in(user)
+    assert client.get("/login").status_code in (200, 302)
+    return session_id
+
+
+def _machine_requests(client, rp):
+    token = client.post("/oauth2/token", data={"grant_type": "client_credentials"}, headers=basic_auth(rp.client_id))
+    bearer = {"Authorization": f"Bearer {token.get_json()['access_token']}"}
+    return [token, client.post("/oauth2/introspect", data={"token": "x"}, headers=basic_auth(rp.client_id)),
+            client.post("/oauth2/revoke", data={"token": "x"}, headers=basic_auth(rp.client_id)),
+            client.get("/oauth2/userinfo", headers=bearer), client.post("/oauth2/register", json={}),
+            *(client.get(path) for path in DOCUMENTS),
+            client.get("/.well-known/webfinger", query_string={"resource": "acct:joe@localhost"})]
+
+
+def test_machine_endpoints_set_no_cookie_even_with_browser_cookies(client, flow, user, rp):
+    """Programs get no cookie back and no `Vary: Cookie`, even when the request carries a browser's
+    session cookies: the cookie session is never opened for them."""
+    _browser_cookies(client, flow, user)
+    for response in _machine_requests(client, rp):
+        assert "Set-Cookie" not in response.headers, response.request.path
+        assert "cookie" not in response.headers.get("Vary", "").lower(), response.request.path
+
+
+def test_token_request_with_a_browser_cookie_does_not_touch_the_sso_session(client, flow, user, rp, app):
+    """The token endpoint never looks at the browser's SSO session: its idle window is not slid (a
+    page the browser opens does slide it)."""
+    session_id = _browser_cookies(client, flow, user)
+    earlier = utcnow() - timedelta(minutes=2)
+    with app.app_context():
+        row = db.session.get(SessionRow, session_id)
+        row.last_seen_at, row.expires_at = earlier, row.expires_at - timedelta(minutes=2)
+        db.session.commit()
+
+    def last_seen():
+        with app.app_context():
+            return db.session.scalar(select(SessionRow.last_seen_at).where(SessionRow.id == session_id))
+
+    response = client.post("/oauth2/token", data={"grant_type": "client_credentials"}, headers=basic_auth(rp.client_id))
+    assert response.status_code == 200 and last_seen() == earlier
+    assert client.get("/account").status_code == 200 and last_seen() > earlier
+
+
+def test_machine_responses_get_only_the_headers_programs_need(client, rp):
+    """JSON for programs: nosniff, the request id; token-bearing answers are `no-store` with
+    `Pragma: no-cache` (RFC 6749 5.1); none carries the page-only CSP or framing headers."""
+    request_id = str(uuid.uuid4())
+    token = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                        headers={**basic_auth(rp.client_id), "X-Request-ID": request_id})
+    assert token.status_code == 200 and token.headers["X-Request-ID"] == request_id
+    assert token.headers["Cache-Control"] == "no-store" and token.headers["Pragma"] == "no-cache"
+    refused = client.post("/oauth2/introspect", data={"token": "x"})
+    assert refused.status_code == 401 and refused.headers["Cache-Control"] == "no-store"
+    for response in _machine_requests(client, rp):
+        assert response.headers["X-Content-Type-Options"] == "nosniff", response.request.path
+        assert uuid.UUID(response.headers["X-Request-ID"])
+        assert "Content-Security-Policy" not in response.headers and "X-Frame-Options" not in response.headers
+
+
+def test_machine_endpoints_send_hsts_under_https(make_app, factories):
+    """RFC 6797: under an https ISSUER, machine responses carry Strict-Transport-Security too."""
+    client = make_app(ISSUER="https://idp.example").test_client()
+    for path in ("/oauth2/jwks", "/.well-known/openid-configuration"):
+        assert client.get(path).headers["Strict-Transport-Security"].startswith("max-age=")
+    assert client.post("/oauth2/token").headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_pages_keep_their_browser_headers(client):
+    """HTML pages keep the CSP (frame-ancestors 'none'), framing and referrer policies and the form
+    session cookie that carries the CSRF token."""
+    response = client.get("/login")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY" and response.headers["Referrer-Policy"] == "same-origin"
+    assert "authy2_form=" in response.headers.get("Set-Cookie", "")
