@@ -2,10 +2,33 @@
 stored pending authorization request replayed on resume."""
 from __future__ import annotations
 
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import OAuth2Request
+from collections import defaultdict
+from functools import cached_property
+
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import Request, current_app
+
+
+class RequestValuesPayload(OAuth2Payload):
+    """The request's parameters (query, and form for a POST), read into plain dicts once.
+
+    `data` answers what the MultiDict would (each name's first value) and `datalist` keeps every
+    value, so the duplicate-parameter checks (RFC 6749 3.1, 3.2) see them all; Authlib and the
+    authorization checks read parameters dozens of times per request, each a plain dict lookup.
+    """
+
+    def __init__(self, request: Request):
+        self._request = request
+
+    @cached_property
+    def data(self) -> dict:
+        return self._request.values.to_dict()
+
+    @cached_property
+    def datalist(self) -> defaultdict[str, list]:
+        return defaultdict(list, self._request.values.lists())
 
 
 class IssuerOAuth2Request(FlaskOAuth2Request):
@@ -15,7 +38,7 @@ class IssuerOAuth2Request(FlaskOAuth2Request):
         uri = current_app.config["ISSUER"] + request.full_path.rstrip("?")
         OAuth2Request.__init__(self, method=request.method, uri=uri, headers=request.headers)
         self._request = request
-        self.payload = FlaskOAuth2Payload(request)
+        self.payload = RequestValuesPayload(request)
         self.browser_session = None
 
 

@@ -1,5 +1,6 @@
 """The authorization endpoint: validation, sign-in and consent hand-offs, codes, responses."""
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 import pytest
 import time_machine
@@ -263,3 +264,14 @@ def test_max_age_zero_forces_sign_in_once_then_issues(flow, user):
     request_id = query_of(response.headers["Location"])["request"]
     flow.sign_in(user)
     assert "code" in query_of(flow.client.get(f"/oauth2/authorize/resume/{request_id}").headers["Location"])
+
+
+def test_repeated_parameter_is_refused_on_the_error_page(flow, user):
+    """RFC 6749 3.1: a parameter sent twice is invalid_request (HTML page: the request is ambiguous)."""
+    flow.sign_in(user)
+    params = flow.authorize_params()
+    for name in ("state", "client_id", "scope"):
+        query = urlencode(params) + "&" + urlencode({name: params[name]})
+        response = flow.client.get("/oauth2/authorize?" + query)
+        assert response.status_code == 400 and "Location" not in response.headers, name
+        assert "invalid_request" in response.get_data(as_text=True), name
