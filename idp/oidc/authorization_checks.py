@@ -3,7 +3,7 @@ response type and scope; each raises the spec's error, which goes back to the re
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
-from flask import current_app
+from flask import current_app, g
 from joserfc import jwt
 from joserfc.errors import JoseError
 
@@ -42,12 +42,27 @@ def check_max_age(data: dict) -> None:
 
 def check_claims_parameter(data: dict) -> None:
     """OIDC Core 5.5: the claims parameter is a JSON object of objects."""
-    parse_claims_parameter(data.get("claims"))
+    _claims_request(data)
+
+
+def _once_per_request(kind: str, raw, compute):
+    """`compute(raw)`, worked out once per request: the flow reads the claims parameter and the
+    id_token_hint at several steps, and the hint's signature check is an RSA/EC verification."""
+    if not isinstance(raw, str):  # a request object's member may be JSON already
+        return compute(raw)
+    memo = g.setdefault("_authorization_checks", {})
+    if (kind, raw) not in memo:
+        memo[(kind, raw)] = compute(raw)
+    return memo[(kind, raw)]
+
+
+def _claims_request(data: dict) -> dict | None:
+    return _once_per_request("claims", data.get("claims"), parse_claims_parameter)
 
 
 def _id_token_claim_request(data: dict, name: str) -> dict:
     """The claims parameter's request for ID token claim `name` ({} when absent or null)."""
-    claims = parse_claims_parameter(data.get("claims")) or {}
+    claims = _claims_request(data) or {}
     request = (claims.get("id_token") or {}).get(name)
     return request if isinstance(request, dict) else {}
 
@@ -73,6 +88,10 @@ def id_token_hint_subject(data: dict) -> str | None:
     hint = data.get("id_token_hint")
     if not hint:
         return None
+    return _once_per_request("id_token_hint", hint, _hinted_subject)
+
+
+def _hinted_subject(hint: str) -> str:
     keys = current_app.extensions["oidc"]["keys"]
     try:
         claims = jwt.decode(hint, keys.verification_keyset(), algorithms=["RS256", "ES256"]).claims
