@@ -3,9 +3,11 @@ sessions, users' and service accounts' manage:upstreams tokens), and conditional
 (RFC 9110 13.1.1)."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
+import requests
 from idp.extensions import db
 from idp.services.sessions import create_session
 from tests.api.envelope_assertions import assert_error, assert_success
@@ -14,6 +16,7 @@ from tests.api.test_management_auth import first_party_rp, user_token
 from tests.api.test_openapi import parameter_names, spec_of, success_response
 from tests.api.test_upstreams import SECRET, URL, audit_rows, oidc_body, provider, stored  # noqa: F401 (fixture)
 from tests.oidc.conftest import basic_auth
+from tests.servers import LiveServer
 
 SCOPE = "manage:upstreams"
 
@@ -254,3 +257,29 @@ def test_the_spec_documents_credentials_errors_and_conditional_writes(client):
             etag_shown = "ETag" in success_response(spec, operation).get("headers", {})
             returns_one = method in ("post", "patch") or (method == "get" and path != URL)
             assert etag_shown == returns_one, (method, path)
+
+
+# -- concurrency on PostgreSQL --------------------------------------------------------------------
+
+@pytest.fixture
+def live(make_app):
+    server = LiveServer(make_app())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.postgres
+def test_concurrent_patches_with_one_etag_give_one_200_and_412s(live, world):
+    """RFC 9110 13.1.1: of six PATCHes sent at once with the same If-Match, one wins and five get 412 (the row is
+    locked before the ETag is compared)."""
+    url, headers = f"{live.url}{item(world)}", world.sessions["owner"]
+    etag = requests.get(url, headers=headers, timeout=30).headers["ETag"]
+
+    def patch(n: int) -> int:
+        return requests.patch(url, json={"display_name": f"Name {n}"}, headers={**headers, "If-Match": etag},
+                              timeout=30).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = sorted(pool.map(patch, range(6)))
+    assert codes == [200] + [412] * 5
