@@ -53,11 +53,11 @@ def _claim_value(user: User, name: str):
     return getattr(user, name, None)
 
 
-def _whole_user(user) -> User:
-    """The User with every column loaded: a code exchange carries only its id and subject
-    (services.tokens.CodeUser), so claims beyond `sub` cost one SELECT there, and only there."""
+def _whole_user(user):
+    """The user with every claim column loaded: a code exchange or refresh reads them with its code or
+    token (services.tokens.TokenUser); an ORM User with unloaded columns loads them."""
     if not isinstance(user, User):
-        return db.session.get(User, user.id)
+        return user
     unloaded = inspect(user).unloaded
     if unloaded:
         db.session.refresh(user, attribute_names=list(unloaded))
@@ -65,7 +65,7 @@ def _whole_user(user) -> User:
 
 
 def user_claims(user, names: set[str]) -> dict:
-    """The values of `names` that `user` (a User or a CodeUser) has; absent values are left out, never null."""
+    """The values of `names` that `user` (a User or a TokenUser) has; absent values are left out, never null."""
     claims = {"sub": user.subject}
     if names - {"sub"}:
         user = _whole_user(user)

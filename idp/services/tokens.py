@@ -6,8 +6,9 @@ on PostgreSQL let exactly one through.
 
 New rows on the token hot path are written with a Core INSERT (in the request's transaction, so
 they still commit or roll back with it): nothing reads the ORM object back, and the unit of work
-costs more CPU per row than the INSERT itself. For the same reason a code being redeemed is read as
-one Core row (the code, its user's subject and state, its session's liveness), not as ORM objects.
+costs more CPU per row than the INSERT itself. For the same reason a code or refresh token being
+redeemed is read as one Core row (the code or token, its user's state and claim columns, its
+session's status), not as ORM objects.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from sqlalchemy.orm import joinedload
 from idp.extensions import db
 from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, Session, User, utcnow
 from idp.models.grant import CodeBinding
+from idp.models.session import SessionStatus
 from idp.models.session import is_live as session_is_live
 from idp.security.secrets import hash_token, new_token
 from idp.services import expiry
@@ -29,13 +31,37 @@ from idp.services import expiry
 NO_SYNC = {"synchronize_session": False}
 
 
+# The user columns the claims of a token response can release (idp.oidc.scopes.SCOPE_CLAIMS).
+CLAIM_USER_COLUMNS = ("name", "given_name", "family_name", "picture", "locale", "zoneinfo", "updated_at", "email",
+                      "email_verified", "phone_number", "phone_number_verified", "address")
+
+
 @dataclass(frozen=True)
-class CodeUser:
-    """The user columns a code exchange reads; claims beyond `sub` load the whole User (oidc.claims)."""
+class TokenUser:
+    """The user as a code exchange or a refresh reads it, in the same SELECT as the code or token:
+    its id, subject and state, and every column an ID token's claims can release (idp.oidc.claims)."""
 
     id: str
     subject: str
     is_active: bool
+    name: str
+    given_name: str | None
+    family_name: str | None
+    picture: str | None
+    locale: str | None
+    zoneinfo: str | None
+    updated_at: datetime | None
+    email: str
+    email_verified: bool
+    phone_number: str | None
+    phone_number_verified: bool
+    address: dict | None
+
+
+def _token_user(row) -> TokenUser:
+    values = row._mapping
+    return TokenUser(id=values["user_id"], subject=values["user_subject"], is_active=values["user_is_active"],
+                     **{name: values[f"user_{name}"] for name in CLAIM_USER_COLUMNS})
 
 
 @dataclass(frozen=True)
@@ -57,13 +83,59 @@ class RedeemableCode(CodeBinding):
     amr: list | None
     expires_at: datetime
     used_at: datetime | None
-    user: CodeUser
+    user: TokenUser
     session_status: str | None
     session_expires_at: datetime | None
 
     def session_is_live(self, now: datetime) -> bool:
         """Whether the code's SSO session is still live (False once it ended or is gone)."""
         return session_is_live(self.session_status, self.session_expires_at, now)
+
+
+@dataclass(frozen=True)
+class RedeemableRefreshToken:
+    """A refresh-token row as a refresh request reads it (one SELECT), with its user and session state.
+
+    The introspection and revocation endpoints read the ORM row instead (find_refresh_token)."""
+
+    id: str
+    oauth_client_id: str
+    user_id: str | None
+    session_id: str | None
+    grant_id: str | None
+    scope: str
+    claims: dict | None
+    auth_time: datetime | None
+    acr: str | None
+    amr: list | None
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    rotated_at: datetime | None
+    user: TokenUser | None
+    session_status: str | None
+
+    def check_client(self, client: OAuthClient) -> bool:
+        return self.oauth_client_id == client.id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def is_expired(self) -> bool:
+        return utcnow() >= self.expires_at
+
+    def session_revoked(self) -> bool:
+        """Its SSO session was ended on purpose (as RefreshToken.session_revoked)."""
+        return self.session_status == SessionStatus.REVOKED.value
+
+
+REFRESH_COLUMNS = ("id", "oauth_client_id", "user_id", "session_id", "grant_id", "scope", "claims", "auth_time", "acr",
+                   "amr", "issued_at", "expires_at", "revoked_at", "rotated_at")
+
+
+def _user_columns(users) -> list:
+    return [users.c.subject.label("user_subject"), users.c.is_active.label("user_is_active"),
+            *[users.c[name].label(f"user_{name}") for name in CLAIM_USER_COLUMNS]]
 
 
 CODE_COLUMNS = ("id", "oauth_client_id", "user_id", "session_id", "redirect_uri", "scope", "nonce", "code_challenge",
@@ -79,7 +151,7 @@ def _statement(name: str):
     statements = {
         # Only the user and session columns the token request reads: the wide rows cost more to fetch
         # and load than the query itself.
-        "find_code": (select(*[codes.c[name] for name in CODE_COLUMNS], users.c.subject, users.c.is_active,
+        "find_code": (select(*[codes.c[name] for name in CODE_COLUMNS], *_user_columns(users),
                              sessions.c.status.label("session_status"),
                              sessions.c.expires_at.label("session_expires_at"))
                       .join(users, users.c.id == codes.c.user_id)
@@ -87,6 +159,11 @@ def _statement(name: str):
                       .where(codes.c.code_hash == bindparam("code_hash"))),
         "consume_code": (update(codes).where(codes.c.id == bindparam("code_id"), codes.c.used_at.is_(None))
                          .values(used_at=bindparam("now"))),
+        "find_refresh_token_row": (select(*[refresh.c[name] for name in REFRESH_COLUMNS], *_user_columns(users),
+                                          sessions.c.status.label("session_status"))
+                                   .outerjoin(users, users.c.id == refresh.c.user_id)
+                                   .outerjoin(sessions, sessions.c.id == refresh.c.session_id)
+                                   .where(refresh.c.token_hash == bindparam("token_hash"))),
         "find_refresh_token": (select(RefreshToken)
                                .options(joinedload(RefreshToken.user), joinedload(RefreshToken.session))
                                .where(RefreshToken.token_hash == bindparam("token_hash"))),
@@ -122,8 +199,7 @@ def find_code(code: str, client: OAuthClient) -> RedeemableCode | None:
     if row is None or row.oauth_client_id != client.id:
         return None
     values = row._mapping
-    return RedeemableCode(**{name: values[name] for name in CODE_COLUMNS},
-                          user=CodeUser(id=row.user_id, subject=row.subject, is_active=row.is_active),
+    return RedeemableCode(**{name: values[name] for name in CODE_COLUMNS}, user=_token_user(row),
                           session_status=row.session_status, session_expires_at=row.session_expires_at)
 
 
@@ -173,7 +249,20 @@ def find_refresh_token(token: str | None) -> RefreshToken | None:
     return db.session.scalars(_statement("find_refresh_token"), {"token_hash": hash_token(token)}).first()
 
 
-def rotate_refresh_token(row: RefreshToken) -> bool:
+def find_refresh_token_to_redeem(token: str | None) -> RedeemableRefreshToken | None:
+    """The refresh-token row behind `token` (any state) with its user and session state, or None."""
+    if not token:
+        return None
+    row = db.session.execute(_statement("find_refresh_token_row"), {"token_hash": hash_token(token)}).first()
+    if row is None:
+        return None
+    values = row._mapping
+    return RedeemableRefreshToken(**{name: values[name] for name in REFRESH_COLUMNS},
+                                  user=_token_user(row) if row.user_id is not None else None,
+                                  session_status=row.session_status)
+
+
+def rotate_refresh_token(row: RefreshToken | RedeemableRefreshToken) -> bool:
     """Mark `row` exchanged; True only for the one caller that flipped it (atomic)."""
     result = db.session.execute(_statement("rotate_refresh_token"), {"token_id": row.id, "now": utcnow()})
     return result.rowcount == 1

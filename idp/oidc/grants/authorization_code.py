@@ -14,7 +14,7 @@ from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token, refresh_a
 from idp.services import audit
 from idp.services import tokens as token_records
 from idp.services.management_scopes import management_scopes_in
-from idp.services.tokens import CodeUser, RedeemableCode
+from idp.services.tokens import RedeemableCode, TokenUser
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -70,7 +70,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def delete_authorization_code(self, authorization_code) -> None:
         """Nothing to delete: the code was consumed atomically when it was looked up."""
 
-    def authenticate_user(self, authorization_code: RedeemableCode) -> CodeUser | None:
+    def authenticate_user(self, authorization_code: RedeemableCode) -> TokenUser | None:
         user = authorization_code.user
         return user if user is not None and user.is_active else None
 

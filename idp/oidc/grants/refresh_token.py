@@ -6,21 +6,21 @@ from authlib.oauth2.rfc6749 import InvalidGrantError, grants
 from flask import current_app
 
 from idp.extensions import db
-from idp.models import RefreshToken, User
 from idp.oidc.client_auth import AUTH_METHODS
 from idp.oidc.scopes import scope_list
 from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token
 from idp.services import audit
 from idp.services import tokens as token_records
+from idp.services.tokens import RedeemableRefreshToken, TokenUser
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
-    def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
+    def authenticate_refresh_token(self, refresh_token: str) -> RedeemableRefreshToken | None:
         """RFC 9700 4.14.2: a token already exchanged is reuse; the whole family is revoked."""
-        row = token_records.find_refresh_token(refresh_token)
+        row = token_records.find_refresh_token_to_redeem(refresh_token)
         if row is None or row.revoked_at is not None or row.is_expired() or row.session_revoked():
             return None
         if row.rotated_at is not None:
@@ -28,11 +28,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError("The refresh token was already used.")
         return row
 
-    def authenticate_user(self, refresh_token: RefreshToken) -> User | None:
+    def authenticate_user(self, refresh_token: RedeemableRefreshToken) -> TokenUser | None:
         user = refresh_token.user
         return user if user is not None and user.is_active else None
 
-    def issue_token(self, user: User, refresh_token: RefreshToken) -> dict:
+    def issue_token(self, user: TokenUser, refresh_token: RedeemableRefreshToken) -> dict:
         if not token_records.rotate_refresh_token(refresh_token):
             revoke_family_after_reuse(refresh_token)
             raise InvalidGrantError("The refresh token was already used.")
@@ -47,11 +47,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             body["id_token"] = mint_id_token(self.client, user, scope, context, None, body["access_token"])
         return body
 
-    def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
+    def revoke_old_credential(self, refresh_token: RedeemableRefreshToken) -> None:
         """Nothing left to do: issue_token rotated the old token atomically before minting."""
 
 
-def revoke_family_after_reuse(row: RefreshToken) -> None:
+def revoke_family_after_reuse(row: RedeemableRefreshToken) -> None:
     """Revoke the family in its own committed transaction (the 400 response rolls the request back)."""
     grant_id, client_id, user_id = row.grant_id, row.oauth_client_id, row.user_id
     db.session.rollback()
