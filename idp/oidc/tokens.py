@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 
 from authlib.oidc.core.util import create_half_hash
 from flask import current_app
-from joserfc import jwt
+from joserfc.jws import JWSRegistry
+from joserfc.jwt import convert_claims
+from joserfc.util import json_b64encode, urlsafe_b64encode
 
 from idp.extensions import db
 from idp.models import OAuthClient, Session, User, utcnow
@@ -41,13 +43,38 @@ def issuer() -> str:
     return current_app.config["ISSUER"]
 
 
+class CompactSigner:
+    """JWS compact serialization (RFC 7515 7.1) of JWT claims with one key and one header, as
+    joserfc.jwt.encode makes it, with what does not change between tokens done once: the header
+    checked by joserfc's registry and encoded, the algorithm resolved and the key checked against it."""
+
+    def __init__(self, key, alg: str, kid: str, typ: str):
+        self.key = key
+        header = {"typ": typ, "alg": alg, "kid": kid}
+        registry = JWSRegistry(algorithms=[alg])
+        registry.check_header(header)
+        self.algorithm = registry.get_alg(alg)
+        self.algorithm.check_key(key)
+        self.header_segment = json_b64encode(header)
+
+    def sign(self, claims: dict) -> str:
+        signing_input = self.header_segment + b"." + urlsafe_b64encode(convert_claims(claims))
+        return (signing_input + b"." + urlsafe_b64encode(self.algorithm.sign(signing_input, self.key))).decode("ascii")
+
+
+_signers: dict[tuple[str, str, str], CompactSigner] = {}
+
+
 def sign(claims: dict, alg: str = "RS256", typ: str = "JWT") -> str:
     """Sign `claims` with the active key for `alg` (kid in the header)."""
     signing = key_store().signing_key(alg)
     if signing is None:
         raise RuntimeError(f"no active {alg} signing key in KEYS_DIR; run `flask keys generate --alg {alg}`")
-    header = {"alg": signing.alg, "kid": signing.kid, "typ": typ}
-    return jwt.encode(header, claims, signing.key, algorithms=[signing.alg])
+    cache_key = (signing.kid, signing.alg, typ)
+    signer = _signers.get(cache_key)
+    if signer is None or signer.key is not signing.key:
+        signer = _signers[cache_key] = CompactSigner(signing.key, signing.alg, signing.kid, typ)
+    return signer.sign(claims)
 
 
 def mint_access_token(client: OAuthClient, user: User | None, scope: str, context: GrantContext) -> tuple[str, int]:
