@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import secrets
+import threading
 from dataclasses import dataclass
+
+import redis
 
 from flask import current_app, has_app_context
 from sqlalchemy import event
@@ -26,6 +30,7 @@ logger = logging.getLogger(__name__)
 GENERATION_KEY = "authy2:clients:generation"
 _PENDING = "client_changes_pending"
 _LOCAL = "client_generation"
+_READER = "client_generation_reader"
 
 
 @dataclass(frozen=True)
@@ -48,11 +53,50 @@ def current_generation() -> Generation:
     guard = get_redis()
     if guard is not None:
         try:
-            value = guard.call(lambda client: client.get(GENERATION_KEY))
+            value = guard.call(_shared_reader().read)
             shared = value.decode() if isinstance(value, bytes) else (value or "")
         except RedisDown:
             shared = None
     return Generation(_local_counter().value, shared)
+
+
+class SharedGenerationReader:
+    """GET of the shared generation over a Redis connection of the calling thread's own.
+
+    Every cached client lookup reads the generation, and taking a connection out of redis-py's pool
+    and putting it back costs twice the round trip itself. The connection is made by the client's
+    pool (same address, timeouts and credentials), never shared between threads or across a fork,
+    and dropped on any error so that the next read starts on a fresh one.
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def read(self, client: redis.Redis):
+        local = self._local
+        connection = getattr(local, "connection", None)
+        if connection is not None and local.owner == (os.getpid(), client.connection_pool):
+            try:
+                return self._get(connection)
+            except redis.ConnectionError:
+                # Closed while idle (a Redis restart or idle timeout): one fresh connection, as the pool's
+                # own checkout reconnects once.
+                pass
+        local.connection, local.owner = client.connection_pool.make_connection(), (os.getpid(), client.connection_pool)
+        return self._get(local.connection)
+
+    def _get(self, connection):
+        try:
+            connection.send_command("GET", GENERATION_KEY)
+            return connection.read_response()
+        except BaseException:
+            connection.disconnect()
+            self._local.connection = None
+            raise
+
+
+def _shared_reader() -> SharedGenerationReader:
+    return current_app.extensions.setdefault(_READER, SharedGenerationReader())
 
 
 class _Counter:

@@ -166,3 +166,23 @@ def test_a_change_behind_the_services_waits_for_expiry_even_with_redis(make_app,
     assert _token(http, rp).status_code == 200
     with time_machine.travel(datetime.now(timezone.utc) + timedelta(seconds=31)):
         assert _token(http, rp).status_code == 401
+
+
+@pytest.mark.redis
+def test_a_generation_connection_closed_by_redis_is_replaced(make_app, rp):
+    """The generation is read on a connection of the worker thread's own; when Redis closes it (a
+    restart, an idle timeout), the next lookup reconnects: Redis does not count as down, and a
+    change announced meanwhile is still seen at once."""
+    from idp.services.cache import get_redis
+
+    writer, reader = make_app(), make_app(CLIENT_CACHE_SECONDS=30)
+    http = reader.test_client()
+    assert _token(http, rp).status_code == 200
+    own = reader.extensions["client_generation_reader"]._local.connection
+    own.send_command("CLIENT", "ID")
+    with reader.app_context():
+        guard = get_redis()
+        assert guard.client.client_kill_filter(_id=own.read_response()) == 1
+    _deactivate(writer, rp.id)
+    assert _token(http, rp).status_code == 401
+    assert not guard.is_down
