@@ -10,7 +10,7 @@ from idp.config import PROJECT_ROOT, ConfigError, as_flask_config, load_settings
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the app: config, extensions, per-request plumbing, surfaces, CLI."""
-    from idp.requests import IdentityProviderFlask
+    from idp.machine_plumbing import IdentityProviderFlask
 
     settings = load_settings(overrides)
     if settings.problems:
@@ -89,7 +89,7 @@ def setup_surfaces(app: Flask) -> None:
 
 def setup_machine_plumbing(app: Flask) -> None:
     """Machine endpoints' hooks, decided once every route and hook is registered (issue #12)."""
-    from idp.requests import plan_machine_plumbing
+    from idp.machine_plumbing import plan_machine_plumbing
     from idp.web import allow_same_origin_referrer
 
     plan_machine_plumbing(app, page_only=(allow_same_origin_referrer,))

@@ -9,7 +9,7 @@ from idp.errors import BadRequest, NotFound
 from idp.oidc import authorization, discovery, logout, userinfo
 from idp.oidc.keys import PublishedDocument
 from idp.oidc.responses import error_page
-from idp.requests import machine_endpoint
+from idp.machine_plumbing import machine_endpoint
 
 bp = Blueprint("oidc", __name__)
 

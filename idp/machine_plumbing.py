@@ -1,0 +1,196 @@
+"""Machine-to-machine endpoints (issue #12): views marked with machine_endpoint run hooks chosen
+once at start-up instead of the browser plumbing every page runs.
+
+Flask walks every registered hook on every request; for a token request most of them only decide
+that they have nothing to do. plan_machine_plumbing decides that once per endpoint: no cookie
+session (requests.SessionCookieInterface skips their paths), no CSRF check, no page headers
+(security.headers.machine_headers instead), the request id assigned lazily when echoed,
+Flask-Limiter only where a limit could apply, CORS with its resource's options resolved now.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from functools import partial
+
+from flask import Flask, request
+from flask.globals import request_ctx
+from flask.sansio.scaffold import _sentinel
+from flask.signals import request_tearing_down
+from flask_cors.core import ACL_ORIGIN, set_cors_headers, try_match_pattern
+from flask_limiter.util import get_qualified_name
+
+from idp.extensions import csrf, limiter
+from idp.request_id import assign_request_id
+from idp.requests import SessionCookieInterface
+from idp.security.headers import apply_security_headers, machine_headers
+from idp.services.browser_sessions import write_browser_cookie
+
+MACHINE = "machine_endpoint"  # the view attribute machine_endpoint sets: whether tokens travel
+
+
+def machine_endpoint(view=None, *, carries_tokens: bool = True):
+    """Mark a view as a machine-to-machine endpoint (JSON for programs: token, introspection,
+    metadata...): plan_machine_plumbing gives it no browser plumbing. `carries_tokens=False` for
+    public documents that choose their own caching (discovery, JWKS, WebFinger)."""
+    def mark(function):
+        setattr(function, MACHINE, carries_tokens)
+        return function
+    return mark(view) if view is not None else mark
+
+
+@dataclass(frozen=True)
+class Plumbing:
+    """The request hooks one endpoint runs, in running order, chosen at start-up."""
+    before: tuple
+    after: tuple
+    teardown: tuple
+
+
+class IdentityProviderFlask(Flask):
+    """Flask, running each machine endpoint's planned hooks (plan_machine_plumbing) instead of
+    walking every registered hook; every other endpoint runs Flask's own processing unchanged."""
+
+    machine_plumbing: dict[str, Plumbing] = {}
+
+    def preprocess_request(self):
+        plumbing = self.machine_plumbing.get(request.endpoint)
+        if plumbing is None:
+            return super().preprocess_request()
+        for hook in plumbing.before:
+            returned = hook()
+            if returned is not None:
+                return returned
+        return None
+
+    def process_response(self, response):
+        plumbing = self.machine_plumbing.get(request.endpoint)
+        if plumbing is None:
+            return super().process_response(response)
+        for hook in request_ctx._after_request_functions:  # after_this_request
+            response = self.ensure_sync(hook)(response)
+        for hook in plumbing.after:
+            response = hook(response)
+        return response  # the null session: nothing to save
+
+    def do_teardown_request(self, exc=_sentinel):
+        plumbing = self.machine_plumbing.get(request.endpoint)
+        if plumbing is None:
+            return super().do_teardown_request(exc)
+        if exc is _sentinel:
+            exc = sys.exc_info()[1]
+        for hook in plumbing.teardown:
+            hook(exc)
+        request_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
+
+
+def plan_machine_plumbing(app: Flask, page_only=()) -> None:
+    """Decide once, for every view marked with machine_endpoint, which hooks it runs (issue #12):
+    no cookie session, no CSRF check, no page headers (security.headers.machine_headers instead),
+    the request id assigned lazily when echoed, Flask-Limiter only where a limit could apply, CORS
+    with the options of its resource resolved now. Hooks this plan does not know are kept.
+    `page_only`: more hooks that act on HTML pages only. Call after every route is registered."""
+    if not isinstance(app, IdentityProviderFlask):
+        return
+    plans, exact, prefixes = {}, set(), set()
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        carries_tokens = getattr(view, MACHINE, None)
+        if carries_tokens is None:
+            continue
+        csrf.exempt(view)
+        plan = _plan(app, rule, view, carries_tokens, frozenset(page_only))
+        if plan is None:
+            continue
+        plans[rule.endpoint] = plan
+        if rule.arguments:
+            prefixes.add(rule.rule.split("<", 1)[0])
+        else:
+            exact.add(rule.rule)
+    app.machine_plumbing = plans
+    if isinstance(app.session_interface, SessionCookieInterface):
+        app.session_interface.machine_paths = frozenset(exact)
+        app.session_interface.machine_path_prefixes = tuple(sorted(prefixes))
+
+
+def _plan(app: Flask, rule, view, carries_tokens: bool, page_only: frozenset) -> Plumbing | None:
+    blueprints = _blueprints(rule.endpoint)
+    if any(name in app.url_value_preprocessors for name in (None, *blueprints)):
+        return None  # rare; Flask's own processing handles it
+    limited = _limiter_applies(app, rule.endpoint, view)
+    skipped_before = {assign_request_id, *([] if limited else [limiter._check_request_limit])}
+    before = [hook for name in (None, *reversed(blueprints)) for hook in app.before_request_funcs.get(name, ())
+              if hook not in skipped_before and not _is_csrf_protect(hook)]
+    headers = machine_headers(https_issuer=app.config["ISSUER"].startswith("https://"), carries_tokens=carries_tokens)
+    after = []
+    for hook in (hook for name in (*blueprints, None) for hook in reversed(app.after_request_funcs.get(name, ()))):
+        if hook is apply_security_headers:
+            after.append(headers)
+        elif _is_cors(hook):
+            after.extend(_planned_cors(hook, rule))
+        elif hook in page_only or hook is write_browser_cookie or (not limited and _is_limiter_headers(hook)):
+            continue
+        else:
+            after.append(hook)
+    teardown = [hook for name in (*blueprints, None) for hook in reversed(app.teardown_request_funcs.get(name, ()))
+                if limited or hook != limiter._Limiter__release_context]
+    return Plumbing(*(tuple(app.ensure_sync(h) for h in hooks) for hooks in (before, after, teardown)))
+
+
+def _blueprints(endpoint: str) -> list[str]:
+    """request.blueprints for this endpoint: the blueprint, then its parents."""
+    name, found = endpoint.rpartition(".")[0], []
+    while name:
+        found.append(name)
+        name = name.rpartition(".")[0]
+    return found
+
+
+def _limiter_applies(app: Flask, endpoint: str, view) -> bool:
+    """Whether any Flask-Limiter limit could apply to the endpoint (application, default, meta or
+    fallback limits, or the route's or its blueprint's own). If the extension's layout is not the
+    one known here, assume it does."""
+    try:
+        manager = limiter.limit_manager
+        name = get_qualified_name(view)
+        return bool(manager._application_limits or manager._default_limits or limiter._meta_limits
+                    or limiter._in_memory_fallback or name in manager._decorated_limits
+                    or name in limiter._marked_for_limiting or manager.has_hints(endpoint)
+                    or any(bp in manager._blueprint_limits for bp in _blueprints(endpoint)))
+    except AttributeError:
+        return True
+
+
+def _is_csrf_protect(hook) -> bool:
+    return getattr(hook, "__qualname__", "") == "CSRFProtect.init_app.<locals>.csrf_protect"
+
+
+def _is_limiter_headers(hook) -> bool:
+    return isinstance(hook, partial) and hook.args == (limiter,)
+
+
+def _is_cors(hook) -> bool:
+    return getattr(hook, "__qualname__", "") == "make_after_request_function.<locals>.cors_after_request"
+
+
+def _planned_cors(hook, rule) -> list:
+    """Flask-CORS matches the request path against its resources on every response; a route without
+    variables has one path, so its resource (or none) is found now. Otherwise the hook stays."""
+    if rule.arguments:
+        return [hook]
+    try:
+        cells = dict(zip(hook.__code__.co_freevars, (cell.cell_contents for cell in hook.__closure__)))
+        resources = cells["resources"]
+    except (KeyError, TypeError, ValueError):
+        return [hook]
+    options = next((opts for pattern, opts in resources if try_match_pattern(rule.rule, pattern, caseSensitive=True)),
+                   None)
+    if options is None:
+        return []
+
+    def planned_cors(response):
+        if not response.headers.get(ACL_ORIGIN):
+            set_cors_headers(response, options)
+        return response
+
+    return [planned_cors]
