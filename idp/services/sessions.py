@@ -21,7 +21,8 @@ def _statement(name: str):
     """Hot-path statements built once (SQLAlchemy memoizes each statement's cache key on the object)."""
     table = Session.__table__
     return {
-        "find_live_session": (select(Session).options(joinedload(Session.user))
+        # INNER JOIN: sessions.user_id is NOT NULL with a foreign key, so no session lacks its user.
+        "find_live_session": (select(Session).options(joinedload(Session.user, innerjoin=True))
                               .where(Session.token_hash == bindparam("token_hash"))),
         "touch": (update(table).where(table.c.id == bindparam("session_id"))
                   .values(last_seen_at=bindparam("seen"), expires_at=bindparam("expires"))),
