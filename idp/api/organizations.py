@@ -169,7 +169,7 @@ class MemberCollection(MethodView):
     @blp.alt_response(409, **CONFLICT)
     def post(self, data: dict, organization_id: str):
         """Add an existing user by email or user_id (owners and admins; only owners add owners)."""
-        access = access_to(organization_id)
+        access = access_to(organization_id, for_update=True)
         membership = organizations.add_member(access, Role(data["role"]), email=data.get("email"),
                                               user_id=data.get("user_id"))
         return with_etag((ok(membership, "Member added", code=201), 201), membership_etag(membership))
@@ -196,7 +196,8 @@ class MemberItem(MethodView):
     @blp.alt_response(412, **PRECONDITION_FAILED_RESPONSE)
     def delete(self, organization_id: str, user_id: str):
         """Remove a member (owners and admins; only owners remove owners); any member may remove themself."""
-        organizations.remove_member(access_to(organization_id), user_id, precondition=if_match_membership)
+        organizations.remove_member(access_to(organization_id, for_update=True), user_id,
+                                    precondition=if_match_membership)
         return ok({}, "Member removed")
 
 
@@ -212,6 +213,6 @@ class MemberItem(MethodView):
 @blp.alt_response(412, **PRECONDITION_FAILED_RESPONSE)
 def change_member_role(data: dict, organization_id: str, user_id: str):
     """Change a member's role (owners and admins; only owners grant or remove ownership)."""
-    membership = organizations.change_role(access_to(organization_id), user_id, Role(data["role"]),
-                                           precondition=if_match_membership)
+    membership = organizations.change_role(access_to(organization_id, for_update=True), user_id,
+                                           Role(data["role"]), precondition=if_match_membership)
     return with_etag(ok(membership, "Role updated"), membership_etag(membership))

@@ -171,7 +171,10 @@ def _refuse_creation(actor: OrganizationActor, message: str) -> None:
 def get_access(actor: OrganizationActor, organization_id: str, *, for_update: bool = False) -> OrganizationAccess:
     """The actor's standing in the organization; NotFound when it is missing or the actor is outside it.
 
-    `for_update` locks the organization's row, for a conditional write of it."""
+    `for_update` locks the organization's row: for a conditional write of it, and before any membership
+    write, so one organization's membership changes run one after another, each locking the
+    organization first and its membership rows after (one order: no deadlock between two owners
+    demoting each other, no duplicate member from two concurrent adds)."""
     query = select(Organization).where(Organization.id == organization_id)
     organization = db.session.scalars(_locked(query) if for_update else query).first()
     if organization is None:
@@ -300,7 +303,7 @@ def add_member(access: OrganizationAccess, role: Role, *, email: str | None = No
 def get_member(access: OrganizationAccess, user_id: str, *, for_update: bool = False) -> Membership:
     """One membership of the organization (any member may read it); NotFound for a non-member.
 
-    `for_update` locks it, for a conditional write of it."""
+    `for_update` locks it, for a conditional write of it (after get_access(..., for_update=True))."""
     query = select(Membership).where(Membership.organization_id == access.organization.id,
                                      Membership.user_id == user_id)
     membership = db.session.scalars(_locked(query) if for_update else query).first()

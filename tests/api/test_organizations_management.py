@@ -444,3 +444,43 @@ def test_concurrent_patches_with_one_etag_give_one_200(app, world, resource):
     assert statuses == [200] + [412] * (writers - 1)
     action = "organization.update" if resource == "organization" else "membership.role_change"
     assert len(audit_rows(app, action)) == 1
+
+
+@pytest.mark.postgres
+def test_two_owners_demoting_each_other_at_once_leave_one_owner(app, factories, world):
+    """Membership writes lock the organization first, then the member rows: of two owners demoting each other
+    in the same instant one wins and the other, no longer an owner when its turn comes, gets 403; never a
+    deadlock's 5xx, never an organization without an owner."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    import requests
+
+    from tests.servers import LiveServer
+
+    owners = [world.users["owner"], world.users["admin"]]
+    with app.app_context():
+        db.session.get(Membership, _membership_id(world.org_id, owners[1].id)).role = "owner"
+        headers = [bearer(create_session(db.session.get(User, owner.id))[1]) for owner in owners]
+        db.session.commit()
+    live = LiveServer(app)
+    live.start()
+    barrier = Barrier(2)
+
+    def demote_the_other(n: int):
+        barrier.wait()
+        return requests.patch(f"{live.url}{world.url}/members/{owners[1 - n].id}/role", json={"role": "member"},
+                              headers=headers[n], timeout=30)
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            statuses = sorted(response.status_code for response in pool.map(demote_the_other, range(2)))
+    finally:
+        live.stop()
+    assert statuses == [200, 403]
+    assert [role for _, role in snapshot(app, world.org_id)[1]].count("owner") == 1
+
+
+def _membership_id(organization_id: str, user_id: str) -> str:
+    return db.session.scalar(select(Membership.id).where(Membership.organization_id == organization_id,
+                                                         Membership.user_id == user_id))
