@@ -33,7 +33,7 @@ from idp.api.security import BEARER_SECURITY, current_principal, management_requ
 from idp.models import Membership, Organization, Role
 from idp.services import organizations
 from idp.services.management_scopes import MANAGE_ORGANIZATIONS
-from idp.services.organizations import OrganizationAccess, OrganizationActor
+from idp.services.organization_access import OrganizationAccess, OrganizationActor
 
 blp = Blueprint("organizations", __name__, url_prefix="/api/v1/organizations",
                 description="Organizations and their members")

@@ -10,7 +10,7 @@ from idp.errors import Conflict, Forbidden, NotFound
 from idp.extensions import db
 from idp.models import Membership, Organization, Role, User
 from idp.services import organizations
-from idp.services.organizations import OrganizationActor
+from idp.services.organization_access import OrganizationActor
 
 
 @pytest.mark.parametrize("name, slug", [
