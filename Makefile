@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test install install-dev clean bench demo
+.PHONY: run test install install-dev clean bench bench-scale demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: install-dev
 ## bench: load benchmark (gunicorn + PostgreSQL authy2_bench + Redis db 15 on loopback, driven by wrk)
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## bench-scale: the same rates at ~10^3 rows and after a bulk load of 10^6 users, 10^6 sessions and 10^7 token rows, EXPLAIN of the hot statements (up to 15 minutes; holds /tmp/bench.lock)
+bench-scale: install
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

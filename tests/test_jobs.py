@@ -187,27 +187,48 @@ def test_a_run_stops_at_its_batch_cap_and_the_next_run_goes_on(make_app, factori
         assert count(AuthorizationRequest) == 0 and user.id
 
 
-def test_sessions_are_deleted_after_their_retention_unless_a_live_token_names_them(batch_app, factories):
-    """Sessions expired (or revoked) longer than SESSION_RETENTION ago go, in batches; a recently expired one is
-    only marked EXPIRED, a live one is untouched, and one a live refresh token names is kept for that token."""
-    user, client = factories.user(), factories.client()
+def offline_token(client_id: str, user_id: str, session_id: str) -> str:
+    token_id = str(uuid.uuid4())
+    db.session.execute(insert(RefreshToken).values(
+        id=token_id, token_hash=uuid.uuid4().hex, oauth_client_id=client_id, user_id=user_id, session_id=session_id,
+        scope="openid offline_access", issued_at=utcnow(), expires_at=utcnow() + timedelta(days=20)))
+    db.session.commit()
+    return token_id
+
+
+def test_sessions_are_deleted_after_their_retention_in_batches(batch_app, factories):
+    """Sessions expired (or revoked) longer than SESSION_RETENTION ago go, at most 3 per DELETE; a recently
+    expired one is only marked EXPIRED and a live one is untouched."""
+    user = factories.user()
     retention = timedelta(seconds=batch_app.config["SESSION_RETENTION"])
     log = DeleteLog(batch_app)
     with batch_app.app_context():
-        old = [session_row(user.id, -retention - timedelta(hours=1)) for _ in range(5)]
-        old += [session_row(user.id, -retention - timedelta(days=1), SessionStatus.REVOKED.value) for _ in range(3)]
-        named = session_row(user.id, -retention - timedelta(hours=1), SessionStatus.REVOKED.value)
-        db.session.execute(insert(RefreshToken).values(
-            id=str(uuid.uuid4()), token_hash=uuid.uuid4().hex, oauth_client_id=client.id, user_id=user.id,
-            session_id=named, scope="openid", issued_at=utcnow(), expires_at=utcnow() + timedelta(days=20)))
+        for _ in range(5):
+            session_row(user.id, -retention - timedelta(hours=1))
+        for _ in range(3):
+            session_row(user.id, -retention - timedelta(days=1), SessionStatus.REVOKED.value)
         recent = session_row(user.id, -timedelta(hours=1))
         live = session_row(user.id, timedelta(minutes=10))
-        db.session.commit()
         assert run_job("cleanup_sessions") == [
             "cleanup_sessions: marked 6 session(s) EXPIRED, deleted 8 ended session(s)"]
         left = dict(db.session.execute(select(Session.id, Session.status)).tuples().all())
-    assert left == {named: "REVOKED", recent: "EXPIRED", live: "ACTIVE"} and len(old) == 8
+    assert left == {recent: "EXPIRED", live: "ACTIVE"}
     assert max(log.rows) == BATCH and sum(log.rows) == 8
+
+
+def test_deleting_an_old_session_leaves_its_tokens_as_they_were(batch_app, factories):
+    """A refresh token outliving an expired session still works once the row is gone; one issued under a
+    revoked session was refused for that, and is revoked outright before the row goes, so it stays refused."""
+    user, client = factories.user(), factories.client()
+    long_ago = -timedelta(seconds=batch_app.config["SESSION_RETENTION"]) - timedelta(hours=1)
+    with batch_app.app_context():
+        expired = offline_token(client.id, user.id, session_row(user.id, long_ago, SessionStatus.EXPIRED.value))
+        revoked = offline_token(client.id, user.id, session_row(user.id, long_ago, SessionStatus.REVOKED.value))
+        assert [db.session.get(RefreshToken, t).is_revoked() for t in (expired, revoked)] == [False, True]
+        db.session.expunge_all()
+        assert run_job("cleanup_sessions") == ["cleanup_sessions: marked 0 session(s) EXPIRED, deleted 2 ended session(s)"]
+        assert count(Session) == 0
+        assert [db.session.get(RefreshToken, t).is_revoked() for t in (expired, revoked)] == [False, True]
 
 
 def test_counters_and_seen_assertions_go_in_batches(batch_app):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.extensions import db
@@ -30,14 +30,16 @@ class SessionKind(str, enum.Enum):
 
 class Session(IdMixin, db.Model):
     __tablename__ = "sessions"
+    # The cleanup job marks (status ACTIVE, expires_at passed) in batches, oldest first (migration 0010).
+    __table_args__ = (Index("ix_sessions_status_expires_at", "status", "expires_at"),)
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     kind: Mapped[str] = mapped_column(String(16), nullable=False, default=SessionKind.API.value)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default=SessionStatus.ACTIVE.value, index=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=SessionStatus.ACTIVE.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-    # Indexed for the cleanup job's batches (migration 0010).
+    # Indexed for the cleanup job's deletes (migration 0010).
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
     absolute_expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,15 +5,16 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, exists, inspect, select, update
+from sqlalchemy import bindparam, delete, inspect, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.errors import NotFound, Unauthorized
 from idp.extensions import db
-from idp.models import AccessToken, RefreshToken, Session, SessionKind, SessionStatus, User, utcnow
+from idp.models import Session, SessionKind, SessionStatus, User, utcnow
 from idp.security.secrets import hash_token, new_token
 from idp.services import expiry
+from idp.services import tokens as token_records
 
 
 @cache
@@ -125,24 +126,29 @@ def expire_stale(now: datetime | None = None, limit: int | None = None) -> int:
     table = Session.__table__
     stale = (select(table.c.id)
              .where(table.c.status == SessionStatus.ACTIVE.value, table.c.expires_at <= (now or utcnow()))
-             .limit(expiry.batch_size(limit)).scalar_subquery())
+             .order_by(table.c.expires_at).limit(expiry.batch_size(limit)).scalar_subquery())
     query = update(table).where(table.c.id.in_(stale)).values(status=SessionStatus.EXPIRED.value)
     return db.session.execute(query, execution_options={"synchronize_session": False}).rowcount
 
 
 def purge_ended(now: datetime | None = None, limit: int | None = None) -> int:
-    """Delete at most `limit` (JOB_PURGE_BATCH) sessions whose expiry passed SESSION_RETENTION seconds ago.
+    """Delete at most `limit` (JOB_PURGE_BATCH) sessions whose expiry passed SESSION_RETENTION seconds ago,
+    oldest first; returns how many went.
 
     Every session expires by its absolute cap, revoked ones too, so no row lives longer than
-    SESSION_ABSOLUTE_TIMEOUT + SESSION_RETENTION. The retention keeps an ended session readable for
-    the account page, logout and audit for a while. A session an unexpired access or refresh token
-    still names is kept: that token's `session_revoked()` reads the row (codes and logout deliveries
-    copy the id and need no row).
+    SESSION_ABSOLUTE_TIMEOUT + SESSION_RETENTION; the retention keeps an ended session readable for
+    the account page, logout and audit a while. Tokens only name their session by id (as codes and
+    logout deliveries do), and a token outliving an expired session stays valid with or without the
+    row. A token under a revoked session is refused because the row says REVOKED, so the tokens still
+    unrevoked under the revoked sessions of the batch are revoked first: deleting the row must not
+    bring them back.
     """
-    now = now or utcnow()
     table = Session.__table__
-    cutoff = now - timedelta(seconds=current_app.config["SESSION_RETENTION"])
-    still_named = [exists().where(model.session_id == table.c.id, model.expires_at > now)
-                   for model in (AccessToken, RefreshToken)]
-    dead = and_(table.c.expires_at < cutoff, *[~named for named in still_named])
-    return expiry.delete_batch(table, dead, expiry.batch_size(limit))
+    cutoff = (now or utcnow()) - timedelta(seconds=current_app.config["SESSION_RETENTION"])
+    batch = db.session.execute(select(table.c.id, table.c.status).where(table.c.expires_at < cutoff)
+                               .order_by(table.c.expires_at).limit(expiry.batch_size(limit))).all()
+    if not batch:
+        return 0
+    token_records.revoke_tokens_of_sessions([sid for sid, status in batch if status == SessionStatus.REVOKED.value])
+    return db.session.execute(delete(table).where(table.c.id.in_([sid for sid, _ in batch])),
+                              execution_options={"synchronize_session": False}).rowcount
