@@ -9,6 +9,9 @@ POST /oauth2/token-persisted does the same and also records the token's jti in `
 with one plain psycopg INSERT and COMMIT (a connection per thread, no ORM): the least that
 persisting every token, as the app does for revocation, can cost.
 
+GET /hello is the hello-world Flask endpoint discovery and JWKS are compared with: a plain route
+answering a small JSON body, nothing else.
+
 Environment: KEYS_DIR; DATABASE_URL (for the persisted variant); BENCH_CLAIMS (JSON payload of a real access token to copy the shape of) and
 BENCH_JOSE_HEADER (its JOSE header), both optional; BENCH_CLIENT_ID / BENCH_CLIENT_SECRET.
 """
@@ -157,6 +160,7 @@ def create_app() -> Flask:
     app.add_url_rule("/oauth2/token", "token", lambda: issuer.issue(persist=False), methods=["POST"])
     app.add_url_rule("/oauth2/token-persisted", "token_persisted", lambda: issuer.issue(persist=True),
                      methods=["POST"])
+    app.add_url_rule("/hello", "hello", lambda: jsonify(hello="world"))
     return app
 
 

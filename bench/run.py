@@ -23,23 +23,39 @@ from bench import prepare as preparing  # noqa: E402
 from bench import report  # noqa: E402
 from bench.bcrypt_rate import BcryptRate, measure_bcrypt_rate  # noqa: E402
 from bench.probe import CLIENT_ID, CLIENT_SECRET, Unavailable, client_credentials_token, jose_parts  # noqa: E402
-from bench.scenarios import APP_SCENARIOS, CEILING_SCENARIOS, Context, Load, Outcome, run_scenario  # noqa: E402
-from bench.server import ROOT, GunicornServer, MemorySampler, free_port  # noqa: E402
+from bench.scenarios import (APP_SCENARIOS, CEILING_SCENARIOS, HELLO, Context, Load, Outcome, Scenario,  # noqa: E402
+                             run_scenario)
+from bench.server import ROOT, GunicornServer, MemorySampler, NginxFront, Stack, free_port  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10, help="measured seconds per scenario")
-    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds before each scenario")
+    parser.add_argument("--seconds", type=int, default=3, help="measured seconds per scenario (single pass)")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds before each scenario")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections")
-    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"))
-    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--pair-connections", default="4,16",
+                        help="comma-separated wrk connection counts client_credentials is paired at")
+    server = parser.add_argument_group("server (default: idp/gunicorn_conf.py with -w 2 on a loopback port)")
+    server.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    server.add_argument("--worker-class", choices=("sync", "gthread"), help="override the config's worker class")
+    server.add_argument("--threads", type=int, help="override the config's threads per gthread worker")
+    server.add_argument("--keep-alive", type=int, help="override the config's keep-alive seconds (0: off)")
+    server.add_argument("--max-requests", type=int, help="override the config's worker recycling (0: never)")
+    server.add_argument("--bare-gunicorn", action="store_true",
+                        help="plain gunicorn defaults instead of idp/gunicorn_conf.py")
+    server.add_argument("--behind-nginx", action="store_true",
+                        help="put docs/deploy/nginx.conf (plain HTTP, loopback) in front of both servers")
     parser.add_argument("--profile", default="production", choices=("production", "development"))
     parser.add_argument("--only", action="append", help="run only scenarios whose name contains this")
     parser.add_argument("--keep", action="store_true", help="keep the state directory (logs, keys)")
-    parser.add_argument("--pairs", type=int, default=4,
-                        help="interleaved ceiling / app rounds (client_credentials, code flow) for paired ratios (0: none)")
-    parser.add_argument("--pair-seconds", type=int, default=4, help="measured seconds of each paired round")
+    parser.add_argument("--pairs", type=int, default=3,
+                        help="rounds of interleaved reference / app runs for the paired ratios (0: none)")
+    parser.add_argument("--pair-seconds", type=int, default=3, help="measured seconds of each paired run")
+    parser.add_argument("--matrix", action="store_true",
+                        help="measure client_credentials and the ceiling under each server setting "
+                             "(bench/server_matrix.py) instead of the scenarios; --only then picks settings")
+    parser.add_argument("--matrix-front", choices=("direct", "nginx"),
+                        help="with --matrix: only directly or only behind nginx (default: both)")
     parser.add_argument("--json", type=Path, metavar="PATH",
                         help="also write every figure, ratio and target verdict to PATH as JSON")
     parser.add_argument("--skip-prepare", action="store_true",
@@ -50,9 +66,12 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def serve(app_spec: str, env: dict, state_dir: Path, args: argparse.Namespace, name: str) -> GunicornServer:
-    return GunicornServer(app_spec, free_port(), env, state_dir / f"{name}.log",
-                          worker_class=args.worker_class, threads=args.threads)
+def serve(app_spec: str, env: dict, state_dir: Path, args: argparse.Namespace, name: str) -> Stack:
+    gunicorn = GunicornServer(app_spec, free_port(), env, state_dir / f"{name}.log", workers=args.workers,
+                              worker_class=args.worker_class, threads=args.threads, keepalive=args.keep_alive,
+                              max_requests=args.max_requests, production_config=not args.bare_gunicorn)
+    front = NginxFront(gunicorn.port, state_dir / f"{name}-nginx") if args.behind_nginx else None
+    return Stack(gunicorn, front)
 
 
 @dataclass
@@ -67,6 +86,7 @@ class Measurements:
     pairs: list[tuple[Outcome, Outcome]] = field(default_factory=list)
     sql: dict | str = ""
     loadavg: list[str] = field(default_factory=list)
+    server: str = ""
 
 
 def selected(args) -> list:
@@ -74,66 +94,89 @@ def selected(args) -> list:
 
 
 def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) -> Measurements:
-    """The ceilings, then every app scenario, against two gunicorns; the app's memory sampled throughout.
+    """The references, then every app scenario, then the interleaved pairs; the app's memory
+    sampled throughout.
 
-    Each rate is compared with a figure measured just before it (the ceilings right before
-    client_credentials, raw bcrypt right before login), so a machine whose load drifts during the
-    run skews the ratios as little as possible.
+    Each single-pass rate is compared with a figure measured just before it (the references right
+    before the scenarios, raw bcrypt right before login); the judged ratios are the medians of the
+    pairs, which a machine whose speed drifts during the run skews far less.
     """
     loadavg = [_loadavg()]
     app = serve("wsgi:app", prepared.env, state_dir, args, "app")
     with app:
         app.start("/api/health")
-        sampler = MemorySampler(app)
+        sampler = MemorySampler(app.gunicorn)
         sampler.start()
         ctx = Context(app.url, prepared.env, state_dir, server_pids=app.pids, database=preparing.DATABASE,
                       cookie=prepared.fixtures["cookie"])
         clear_refresh_pool(ctx)
         sample_token = sample_client_credentials(ctx)
-        ceilings = run_ceilings(ceiling_env(prepared.env, sample_token), state_dir, args, load)
-        outcomes, bcrypt = run_app_scenarios(ctx, args, load)
-        paired = [o.name for o in outcomes if o.name in PAIRED and not o.unavailable]
-        pairs = run_pairs(ctx, ceiling_env(prepared.env, sample_token), state_dir, args, paired) if args.pairs else []
+        env = ceiling_env(prepared.env, sample_token)
+        reference = serve("bench.ceiling_app:app", env, state_dir, args, "ceiling")
+        with reference:
+            reference.start("/hello")
+            reference_ctx = Context(reference.url, env, state_dir, server_pids=reference.pids,
+                                    database=preparing.DATABASE)
+            ceilings = run_references(reference_ctx, load)
+            outcomes, bcrypt = run_app_scenarios(ctx, args, load)
+            available = {o.name for o in outcomes if not o.unavailable}
+            pairs = run_pairs(ctx, reference_ctx, args, pairings(args, available)) if args.pairs else []
         sampler.stop()
+        server = app.describe()
     loadavg.append(_loadavg())
-    return Measurements(outcomes, ceilings, bcrypt, sampler, sample_token, pairs=pairs, loadavg=loadavg)
+    return Measurements(outcomes, ceilings, bcrypt, sampler, sample_token, pairs=pairs, loadavg=loadavg,
+                        server=server)
 
 
-PAIRED = ("client_credentials", "code flow (authorize+token)")
+@dataclass(frozen=True)
+class Pairing:
+    """An app scenario and the reference run right before it, at one connection count."""
+
+    app: Scenario
+    reference: Scenario
+    connections: int
 
 
-def run_pairs(app_ctx: Context, env: dict, state_dir: Path, args, names: list[str]) -> list[tuple[Outcome, Outcome]]:
-    """The ceiling and each of `names`, alternately, `--pairs` times: both servers stay up and each
-    app round runs right after a ceiling round, so a machine whose speed drifts during the run (a
-    shared host) moves both sides of each pair alike."""
-    ceiling_scenario = CEILING_SCENARIOS[0]
-    scenarios = [s for s in APP_SCENARIOS if s.name in names]
-    load = Load(seconds=args.pair_seconds, warmup=1, connections=args.connections)
+def pair_connections(args) -> list[int]:
+    try:
+        return [int(part) for part in args.pair_connections.split(",") if part.strip()]
+    except ValueError:
+        raise SystemExit(f"--pair-connections: whole numbers separated by commas, got {args.pair_connections!r}")
+
+
+def pairings(args, available: set[str]) -> list[Pairing]:
+    """What each round pairs: client_credentials with the ceiling at every --pair-connections count,
+    the code flow and refresh with the ceiling, discovery and JWKS (plain and 304) with hello-world."""
+    ceiling = CEILING_SCENARIOS[0]
+    by_name = {s.name: s for s in APP_SCENARIOS if s.name in available}
+    wanted = [("client_credentials", ceiling, c) for c in pair_connections(args)]
+    wanted += [(name, ceiling, args.connections) for name in ("code flow (authorize+token)", "refresh_token")]
+    wanted += [(name, HELLO, args.connections) for name in ("discovery", "jwks", "discovery 304", "jwks 304")]
+    return [Pairing(by_name[name], reference, c) for name, reference, c in wanted if name in by_name]
+
+
+def run_pairs(app_ctx: Context, reference_ctx: Context, args, plan: list[Pairing]) -> list[tuple[Outcome, Outcome]]:
+    """Each pairing's reference and app scenario back to back, `--pairs` rounds: both servers stay
+    up and each app run follows its reference run, so a machine whose speed drifts during the run
+    (a shared host) moves both sides of each pair alike. Only the first round warms up."""
     pairs = []
-    if not scenarios:
-        return pairs
-    server = serve("bench.ceiling_app:app", env, state_dir, args, "ceiling-pairs")
-    with server:
-        server.start("/")
-        ceiling_ctx = Context(server.url, env, state_dir, server_pids=server.pids, database=preparing.DATABASE)
-        for number in range(args.pairs):
-            for scenario in scenarios:
-                _say(f"pair {number + 1}/{args.pairs}: ceiling, then {scenario.name}")
-                pairs.append((run_scenario(ceiling_scenario, ceiling_ctx, load), run_scenario(scenario, app_ctx, load)))
+    for number in range(args.pairs):
+        for pairing in plan:
+            load = Load(seconds=args.pair_seconds, warmup=1 if number == 0 else 0, connections=pairing.connections)
+            _say(f"pair {number + 1}/{args.pairs} at -c{pairing.connections}: {pairing.reference.name}, "
+                 f"then {pairing.app.name}")
+            pairs.append((run_scenario(pairing.reference, reference_ctx, load),
+                          run_scenario(pairing.app, app_ctx, load)))
     return pairs
 
 
-def run_ceilings(env: dict, state_dir: Path, args, load: Load) -> list[Outcome]:
-    """Both ceiling variants, on their own gunicorn with the same command line as the app's."""
-    server = serve("bench.ceiling_app:app", env, state_dir, args, "ceiling")
-    with server:
-        server.start("/")
-        ctx = Context(server.url, env, state_dir, server_pids=server.pids, database=preparing.DATABASE)
-        outcomes = []
-        for scenario in CEILING_SCENARIOS:
-            _say(scenario.name)
-            outcomes.append(run_scenario(scenario, ctx, load))
-        return outcomes
+def run_references(ctx: Context, load: Load) -> list[Outcome]:
+    """Both ceiling variants and the hello-world endpoint, on one gunicorn set up like the app's."""
+    outcomes = []
+    for scenario in [*CEILING_SCENARIOS, HELLO]:
+        _say(scenario.name)
+        outcomes.append(run_scenario(scenario, ctx, load))
+    return outcomes
 
 
 def run_app_scenarios(ctx: Context, args, load: Load) -> tuple[list[Outcome], BcryptRate | None]:
@@ -172,9 +215,9 @@ def clear_refresh_pool(ctx: Context) -> None:
 
 def describe_run(args, load: Load, prepared: preparing.Preparation, measured: Measurements) -> dict:
     """How the run was made, for the JSON file."""
-    return {"cpus": os.cpu_count(), "loadavg": measured.loadavg, "worker_class": args.worker_class,
-            "threads": args.threads, "profile": args.profile, "seconds": load.seconds, "warmup": load.warmup,
-            "connections": load.connections, "pairs": args.pairs, "pair_seconds": args.pair_seconds,
+    return {"cpus": os.cpu_count(), "loadavg": measured.loadavg, "server": measured.server,
+            "behind_nginx": args.behind_nginx, "profile": args.profile, "seconds": load.seconds, "warmup": load.warmup,
+            "connections": load.connections, "pair_connections": pair_connections(args), "pairs": args.pairs, "pair_seconds": args.pair_seconds,
             "skip_prepare": args.skip_prepare, "bcrypt_cost": preparing.BCRYPT_COST, "notes": prepared.notes,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
@@ -211,6 +254,10 @@ def ensure_wrk() -> bool:
 
 def main() -> int:
     args = parse_args()
+    if args.matrix:
+        from bench import server_matrix
+
+        return server_matrix.main(args)
     if not ensure_wrk():
         print("wrk is not installed and could not be installed: apt-get install -y wrk", file=sys.stderr)
         return 2
@@ -272,8 +319,13 @@ def reuse_stores(state_dir: Path, profile: str) -> preparing.Preparation:
         save_secrets(state_dir, env)
     exists = preparing.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAq", "-c",
                             f"SELECT 1 FROM pg_database WHERE datname = '{preparing.DATABASE}'", "postgres"], {})
-    if exists.stdout.strip() != "1":
-        raise RuntimeError(f"--skip-prepare: database {preparing.DATABASE} does not exist; run once without it")
+    seeded = exists.stdout.strip() == "1" and preparing.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAq", "-c",
+         f"SELECT count(*) FROM oauth_clients WHERE client_id = '{CLIENT_ID}'", preparing.DATABASE],
+        {}, check=False).stdout.strip() == "1"
+    if not seeded:
+        raise RuntimeError(f"--skip-prepare: database {preparing.DATABASE} is missing or not seeded; "
+                           "run once without --skip-prepare")
     preparing.run([str(preparing.FLASK), "keys", "ensure"], env)
     fixtures = preparing.run([str(preparing.PYTHON), "-m", "bench.fixtures"], env)
     prepared.fixtures = json.loads(fixtures.stdout.strip().splitlines()[-1])
@@ -283,9 +335,7 @@ def reuse_stores(state_dir: Path, profile: str) -> preparing.Preparation:
 def print_report(args, load: Load, prepared: preparing.Preparation, measured: Measurements) -> None:
     print()
     print(f"Authy2 bench: {os.cpu_count()} CPUs (load average {' -> '.join(measured.loadavg)}); "
-          f"gunicorn -w 2 --worker-class {args.worker_class}"
-          + (f" --threads {args.threads}" if args.worker_class == "gthread" else "")
-          + f"; wrk -t{load.threads} -c{load.connections} -d{load.seconds}s (+{load.warmup}s warm-up); "
+          f"{measured.server}; wrk -t{load.threads} -c{load.connections} -d{load.seconds}s (+{load.warmup}s warm-up); "
           f"FLASK_ENV={args.profile}; PostgreSQL + Redis on 127.0.0.1; bcrypt cost {preparing.BCRYPT_COST}")
     for note in prepared.notes:
         print(f"note: {note}")
@@ -302,7 +352,8 @@ def print_report(args, load: Load, prepared: preparing.Preparation, measured: Me
         print(line)
     print()
     sampler = measured.sampler
-    print(report.memory_line(sampler.peak_rss_kib, sampler.peak_pss_kib, sampler.processes, sampler.peak_rss_by_pid))
+    print(report.memory_line(sampler.peak_rss_kib, sampler.peak_pss_kib, sampler.processes, sampler.peak_rss_by_pid,
+                             len(sampler.seen)))
     for line in report.sql_lines(measured.sql):
         print(line)
     for line in report.summary_lines(report.targets(measured)):

@@ -1,7 +1,7 @@
 """The measured scenarios: how each is checked, what wrk script drives it, what rate it reports."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -31,7 +31,8 @@ class Context:
     database: str | None = None
     cookie: str = ""
     sample_token: str | None = None
-    refresh_tokens: list[str] | None = None
+    handed_out: set[str] = field(default_factory=set)  # refresh tokens already given to a wrk run
+    etags: dict[str, str] = field(default_factory=dict)  # path -> the ETag a conditional GET sends
 
     @property
     def pool_dir(self) -> Path:
@@ -154,21 +155,38 @@ def _check_refresh(ctx: Context) -> None:
 
 
 WARMUP_REFRESH_TOKENS = 64
+MEASURED_REFRESH_TOKENS = 512
 
 
 def _feed_refresh_pool(ctx: Context, phase: str) -> None:
-    """Write the pool file refresh.lua spends, from the refresh tokens the code-flow run harvested.
+    """Write the pool file refresh.lua spends, from the refresh tokens the code-flow runs harvested.
 
-    Each token is handed out once: the warm-up gets a few (it chains on the rotated ones), the
-    measured run gets every token left, so no run ever presents a spent token.
+    refresh.lua chains on the rotated tokens, so a run spends about one pool token per connection;
+    each pool token is handed out once (the warm-up gets a few, each measured run a larger slice),
+    so no run ever presents a spent token. Tokens harvested by later code-flow runs (the pairs)
+    are picked up as they appear.
     """
-    if ctx.refresh_tokens is None:
-        ctx.refresh_tokens = [line for path in sorted(ctx.pool_dir.glob("*.txt")) for line in path.read_text().split()]
-    if not ctx.refresh_tokens:
+    harvested = [line for path in sorted(ctx.pool_dir.glob("*.txt")) for line in path.read_text().split()]
+    fresh = [token for token in harvested if token not in ctx.handed_out]
+    if not fresh:
         raise probe.Unavailable("the code-flow scenario harvested no refresh tokens to spend")
-    take = WARMUP_REFRESH_TOKENS if phase == "warmup" else len(ctx.refresh_tokens)
-    batch, ctx.refresh_tokens = ctx.refresh_tokens[:take], ctx.refresh_tokens[take:]
+    batch = fresh[:WARMUP_REFRESH_TOKENS if phase == "warmup" else MEASURED_REFRESH_TOKENS]
+    ctx.handed_out.update(batch)
     ctx.pool_file.write_text("\n".join(batch) + "\n")
+
+
+def _check_not_modified(path: str) -> Callable[[Context], None]:
+    """The document's ETag, and proof that sending it back answers 304 (RFC 9110 section 15.4.5)."""
+    def check(ctx: Context) -> None:
+        first = probe.call(ctx.base_url, "GET", path)
+        etag = first.headers.get("etag")
+        if first.status != 200 or not etag:
+            raise probe.Unavailable(f"GET {path} sends no ETag ({first.describe()})")
+        again = probe.call(ctx.base_url, "GET", path, {"If-None-Match": etag})
+        if again.status != 304:
+            raise probe.Unavailable(f"GET {path} with If-None-Match: {again.describe()}, not 304")
+        ctx.etags[path] = etag
+    return check
 
 
 def _check_login(ctx: Context) -> None:
@@ -184,6 +202,11 @@ APP_SCENARIOS = [
              extra_env=lambda ctx: {"BENCH_POOL_FILE": str(ctx.pool_file)}, before=_feed_refresh_pool),
     Scenario("discovery", "/.well-known/openid-configuration", _check_discovery),
     Scenario("jwks", "/oauth2/jwks", _check_jwks),
+    Scenario("discovery 304", "/.well-known/openid-configuration",
+             _check_not_modified("/.well-known/openid-configuration"), script="conditional_get.lua",
+             extra_env=lambda ctx: {"BENCH_IF_NONE_MATCH": ctx.etags["/.well-known/openid-configuration"]}),
+    Scenario("jwks 304", "/oauth2/jwks", _check_not_modified("/oauth2/jwks"), script="conditional_get.lua",
+             extra_env=lambda ctx: {"BENCH_IF_NONE_MATCH": ctx.etags["/oauth2/jwks"]}),
     Scenario("password login", "/api/v1/auth/login", _check_login, script="login.lua"),
 ]
 
@@ -202,3 +225,11 @@ CEILING_SCENARIOS = [
     Scenario("ceiling + jti INSERT (psycopg)", "/oauth2/token-persisted", _check_ceiling("/oauth2/token-persisted"),
              script="client_credentials.lua", extra_env=lambda ctx: {"BENCH_TOKEN_PATH": "/oauth2/token-persisted"}),
 ]
+
+
+def _check_hello(ctx: Context) -> None:
+    probe.check_get_json(ctx.base_url, "/hello", "hello")
+
+
+# Discovery and JWKS are compared with this: plain Flask, one route, a small JSON body, same server.
+HELLO = Scenario("hello-world Flask", "/hello", _check_hello)

@@ -15,21 +15,44 @@ GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 
 
 class GunicornServer:
-    """One gunicorn master with its workers, on 127.0.0.1:`port`, logging to `log_path`."""
+    """One gunicorn master with its workers, on 127.0.0.1:`port`, logging to `log_path`.
+
+    By default it runs with the production settings (`-c python:idp.gunicorn_conf`: gthread, keep-alive,
+    worker recycling, access log) with only the bind address and the worker count overridden; each
+    other keyword given (not None) overrides that one setting. `production_config=False` runs bare
+    gunicorn (its own defaults: sync, keep-alive 2 s, no recycling, no access log).
+    """
 
     def __init__(self, app_spec: str, port: int, env: dict, log_path: Path, *, workers: int = 2,
-                 worker_class: str = "sync", threads: int = 4):
+                 worker_class: str | None = None, threads: int | None = None, keepalive: int | None = None,
+                 max_requests: int | None = None, production_config: bool = True):
         self.app_spec = app_spec
         self.port = port
         self.env = env
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{port}"
-        self.command = [str(GUNICORN), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT),
-                        "--worker-class", worker_class, "--log-level", "warning"]
-        if worker_class == "gthread":
-            self.command += ["--threads", str(threads)]
+        self.command = [str(GUNICORN)] + (["-c", "python:idp.gunicorn_conf"] if production_config else [])
+        self.command += ["-w", str(workers), "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--log-level", "warning"]
+        for option, value in (("--worker-class", worker_class), ("--threads", threads), ("--keep-alive", keepalive),
+                              ("--max-requests", max_requests)):
+            if value is not None:
+                self.command += [option, str(value)]
+        if max_requests == 0:
+            self.command += ["--max-requests-jitter", "0"]
         self.command.append(app_spec)
         self.process: subprocess.Popen | None = None
+
+    def describe(self) -> str:
+        """The command line's settings, for the report (without the bind address and directory)."""
+        parts, skip = [], False
+        for part in self.command[1:-1]:
+            if skip:
+                skip = False
+            elif part in ("-b", "--chdir", "--log-level"):
+                skip = True
+            else:
+                parts.append(part)
+        return " ".join(parts)
 
     def start(self, ready_path: str, timeout: float = 30.0) -> None:
         """Start gunicorn and wait until `ready_path` answers (any HTTP status)."""
@@ -116,7 +139,8 @@ class MemorySampler:
         self.peak_rss_kib = 0
         self.peak_pss_kib = 0
         self.processes = 0
-        self.peak_rss_by_pid: dict[int, int] = {}
+        self.peak_rss_by_pid: dict[int, int] = {}  # the processes' RSS at the moment of the summed peak
+        self.seen: set[int] = set()  # every pid sampled (recycled workers come and go)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -128,10 +152,12 @@ class MemorySampler:
     def sample(self) -> None:
         pids = self.server.pids()
         totals = [memory_kib(pid) for pid in pids]
-        for pid, (rss, _) in zip(pids, totals):
-            self.peak_rss_by_pid[pid] = max(self.peak_rss_by_pid.get(pid, 0), rss)
+        self.seen.update(pids)
         self.processes = max(self.processes, len(pids))
-        self.peak_rss_kib = max(self.peak_rss_kib, sum(rss for rss, _ in totals))
+        rss_sum = sum(rss for rss, _ in totals)
+        if rss_sum > self.peak_rss_kib:
+            self.peak_rss_kib = rss_sum
+            self.peak_rss_by_pid = {pid: rss for pid, (rss, _) in zip(pids, totals)}
         self.peak_pss_kib = max(self.peak_pss_kib, sum(pss for _, pss in totals))
 
     def start(self) -> None:
@@ -174,7 +200,9 @@ def cpu_seconds(pids: list[int]) -> float:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        # utime, stime, cutime, cstime (fields 14-17 of stat): a gunicorn master's reaped workers
+        # (recycled after max_requests) keep counting through it
+        total += sum(int(value) for value in fields[11:15])
     return total / ticks
 
 
@@ -189,3 +217,82 @@ def postgres_backends(database: str) -> list[int]:
         if title.startswith("postgres: ") and f" {database} " in title:
             pids.append(int(cmdline.parent.name))
     return pids
+
+
+class NginxFront:
+    """docs/deploy/nginx.conf on loopback over plain HTTP in front of a gunicorn port (the production
+    proxy with its buffering, upstream keep-alive and access log; TLS left out). Reuses the deployment
+    tests' way of running Debian's nginx without root."""
+
+    def __init__(self, upstream_port: int, directory: Path):
+        from tests.deploy.processes import NGINX_SITE, nginx_executable, render_site
+
+        self.nginx = nginx_executable()
+        if self.nginx is None:
+            raise RuntimeError("--behind-nginx: nginx is not installed (apt-get install -y nginx-light)")
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.site = render_site(NGINX_SITE.read_text(), {
+            "listen 80;": f"listen 127.0.0.1:{free_port()};",
+            "listen 443 ssl http2;": f"listen 127.0.0.1:{self.port};",
+            "server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream_port};",
+            "/var/log/nginx/authy2.access.log": str(directory / "access.log"),
+        }, dropped=("listen [::]", "ssl_"))
+        self.process = None
+
+    def start(self) -> None:
+        from tests.deploy.processes import start_nginx
+
+        self.process = start_nginx(self.nginx, self.directory, self.site, [self.port])
+
+    def pids(self) -> list[int]:
+        if self.process is None or self.process.popen is None:
+            return []
+        master = self.process.popen.pid
+        return [master, *children_of(master)]
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+class Stack:
+    """A gunicorn, alone or behind nginx: `url` is where the load goes, `pids` every serving process
+    (for CPU cost), `gunicorn` the server whose master + workers the memory figure counts."""
+
+    def __init__(self, gunicorn: GunicornServer, front: NginxFront | None = None):
+        self.gunicorn = gunicorn
+        self.front = front
+
+    @property
+    def url(self) -> str:
+        return self.front.url if self.front else self.gunicorn.url
+
+    def start(self, ready_path: str) -> None:
+        self.gunicorn.start(ready_path)
+        if self.front:
+            try:
+                self.front.start()
+            except BaseException:
+                self.gunicorn.stop()
+                raise
+
+    def pids(self) -> list[int]:
+        return self.gunicorn.pids() + (self.front.pids() if self.front else [])
+
+    def describe(self) -> str:
+        return f"gunicorn {self.gunicorn.describe()}" + (" behind nginx (docs/deploy/nginx.conf, plain HTTP)"
+                                                         if self.front else "")
+
+    def stop(self) -> None:
+        if self.front:
+            self.front.stop()
+        self.gunicorn.stop()
+
+    def __enter__(self) -> "Stack":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
