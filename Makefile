@@ -33,7 +33,8 @@ demo: $(BIN)/python
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## bench: load benchmark (gunicorn + PostgreSQL authy2_bench + Redis db 15 on loopback, driven by wrk)
+## bench: load benchmark (gunicorn + PostgreSQL authy2_bench + Redis db 15 on loopback, driven by wrk), ~5 min;
+## every target with its figure and PASS/FAIL at the end; BENCH_ARGS="--matrix" measures the server settings
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
