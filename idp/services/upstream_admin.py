@@ -109,7 +109,7 @@ def get_upstream(actor: Actor, upstream_id: str, *, for_update: bool = False) ->
     """The upstream, when `actor` may manage it; NotFound otherwise (its existence is not revealed).
     `for_update` locks the row, so of two writers holding one ETag the second sees the first's change
     (RFC 9110 13.1.1)."""
-    upstream = (db.session.get(Upstream, upstream_id, with_for_update=for_update)
+    upstream = (db.session.get(Upstream, upstream_id, with_for_update=for_update, populate_existing=for_update)
                 if len(upstream_id) <= 36 else None)
     if upstream is None or not _manages(actor, upstream.organization_id):
         raise NotFound("Upstream not found.")
