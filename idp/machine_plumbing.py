@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 from flask import Flask, request
 from flask.globals import request_ctx
 from flask.sansio.scaffold import _sentinel
 from flask.signals import request_tearing_down
-from flask_cors.core import ACL_ORIGIN, set_cors_headers, try_match_pattern
+from flask_cors.core import (ACL_ORIGIN, ACL_REQUEST_HEADER_PRIVATE_NETWORK, ACL_REQUEST_HEADERS, ACL_REQUEST_METHOD,
+                             FLASK_CORS_EVALUATED, get_cors_headers, try_match_pattern)
 from flask_limiter.util import get_qualified_name
+from werkzeug.datastructures import Headers
 
 from idp.extensions import csrf, limiter
 from idp.request_id import assign_request_id
@@ -187,10 +189,28 @@ def _planned_cors(hook, rule) -> list:
                    None)
     if options is None:
         return []
+    cors_headers = _memoized_cors_headers(options)
 
     def planned_cors(response):
-        if not response.headers.get(ACL_ORIGIN):
-            set_cors_headers(response, options)
+        if response.headers.get(ACL_ORIGIN) or hasattr(response, FLASK_CORS_EVALUATED):
+            return response
+        headers = request.headers
+        response.headers.extend(cors_headers(request.method, *(headers.get(name) for name in CORS_REQUEST_HEADERS)))
         return response
 
     return [planned_cors]
+
+
+# The request headers Flask-CORS's answer depends on (besides the method).
+CORS_REQUEST_HEADERS = ("Origin", ACL_REQUEST_HEADER_PRIVATE_NETWORK, ACL_REQUEST_METHOD, ACL_REQUEST_HEADERS)
+
+
+def _memoized_cors_headers(options):
+    """Flask-CORS's own answer (get_cors_headers) for one resource, remembered per distinct method and
+    CORS request headers (bounded: Origin is the client's to choose)."""
+    @lru_cache(maxsize=256)
+    def cors_headers(method: str, *values: str | None) -> tuple:
+        present = Headers([(name, value) for name, value in zip(CORS_REQUEST_HEADERS, values) if value is not None])
+        return tuple(get_cors_headers(options, present, method).items())
+
+    return cors_headers
