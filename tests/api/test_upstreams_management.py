@@ -12,11 +12,11 @@ from idp.extensions import db
 from idp.services.sessions import create_session
 from tests.api.envelope_assertions import assert_error, assert_success
 from tests.api.service_accounts import access_token_of, bearer, service_account, service_headers
+from tests.api.test_admin_users import live  # noqa: F401 (fixture: a threaded server for concurrent requests)
 from tests.api.test_management_auth import first_party_rp, user_token
 from tests.api.test_openapi import parameter_names, spec_of, success_response
 from tests.api.test_upstreams import SECRET, URL, audit_rows, oidc_body, provider, stored  # noqa: F401 (fixture)
 from tests.oidc.conftest import basic_auth
-from tests.servers import LiveServer
 
 SCOPE = "manage:upstreams"
 
@@ -260,14 +260,6 @@ def test_the_spec_documents_credentials_errors_and_conditional_writes(client):
 
 
 # -- concurrency on PostgreSQL --------------------------------------------------------------------
-
-@pytest.fixture
-def live(make_app):
-    server = LiveServer(make_app())
-    server.start()
-    yield server
-    server.stop()
-
 
 @pytest.mark.postgres
 def test_concurrent_patches_with_one_etag_give_one_200_and_412s(live, world):
