@@ -257,7 +257,25 @@ def load_settings(overrides: dict | None = None) -> Settings:
     settings = Settings(profile=profile, values=v, problems=problems)
     if not production and v["SECRET_KEY"] == DEV_SECRET_KEY:
         settings.warnings.append("using the development SECRET_KEY: never do this in production")
+    if not production and plain_http_issuer(v["ISSUER"]):
+        settings.warnings.append(f"ISSUER {v['ISSUER']} is plain http on a host other than loopback: Authlib's "
+                                 "https check is lifted for this development process (production requires https)")
     return settings
+
+
+def plain_http_issuer(issuer: str) -> bool:
+    """An http:// ISSUER that Authlib's transport check (RFC 6749 3.1, 10.9) would refuse: every host except
+    localhost and loopback addresses. Authlib checks the request URI, which Authy2 builds from ISSUER."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(issuer)
+    if parts.scheme != "http" or parts.hostname in (None, "localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return True
 
 
 def _validate(v: dict, production: bool, problems: list[str]) -> None:

@@ -109,3 +109,31 @@ def test_redis_timeouts_must_be_positive_numbers(monkeypatch):
     problems = load_settings().problems
     assert any("REDIS_SOCKET_TIMEOUT must be a number" in p for p in problems)
     assert any("REDIS_RETRY_INTERVAL must be positive" in p for p in problems)
+
+
+def test_development_serves_authorization_on_a_plain_http_lan_issuer(monkeypatch, tmp_path):
+    """Development on ISSUER http://<LAN host> (not loopback): /oauth2/authorize answers the RFC 6749 4.1.2.1
+    error page for an unknown client (400), not a 500 from Authlib's https check (RFC 6749 3.1), and start-up
+    warns that the check is lifted."""
+    monkeypatch.setenv("FLASK_ENV", "development")
+    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "")
+    monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT")
+    overrides = {"ISSUER": "http://idp.lan.example:5000", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/dev.db"}
+    assert any("plain http" in w for w in load_settings(overrides).warnings)
+    app = create_app(overrides)
+    from idp.extensions import db
+
+    with app.app_context():
+        db.create_all()
+    response = app.test_client().get("/oauth2/authorize?client_id=nobody&response_type=code&scope=openid"
+                                     "&redirect_uri=http://rp.lan.example/cb")
+    assert response.status_code == 400
+    assert b"Sign-in request refused" in response.data
+
+
+def test_loopback_and_https_issuers_need_no_relaxation():
+    """Authlib already accepts https and loopback http (RFC 8252 7.3), so no warning is given for them."""
+    from idp.config import plain_http_issuer
+
+    assert [plain_http_issuer(i) for i in ("https://id.example.com", "http://localhost:5000", "http://127.0.0.1:8",
+                                           "http://[::1]:5000", "http://id.example.com")] == [False] * 4 + [True]
