@@ -21,9 +21,9 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from idp.api.conventions import (ETAG_HEADER, IF_MATCH_PARAMETER, PRECONDITION_FAILED_RESPONSE, check_if_match,
-                                 etag_for, with_etag)
-from idp.api.envelope import ErrorEnvelopeSchema, ListMetaSchema, envelope_of, ok
+from idp.api.conventions import (ETAG_HEADER, IF_MATCH_PARAMETER, PRECONDITION_FAILED_RESPONSE, PageArgsSchema,
+                                 PageMetaSchema, check_if_match, etag_for, page_meta, paginate, with_etag)
+from idp.api.envelope import ErrorEnvelopeSchema, envelope_of, ok
 from idp.api.principal import Principal
 from idp.api.schemas.organizations import (
     MemberAddSchema, MemberSchema, OrganizationCreateSchema, OrganizationSchema, OrganizationUpdateSchema,
@@ -151,14 +151,19 @@ class OrganizationItem(MethodView):
 class MemberCollection(MethodView):
     @management_required(MANAGE_ORGANIZATIONS)
     @blp.doc(security=BEARER_SECURITY)
-    @blp.response(200, envelope_of(MemberSchema, many=True, meta=ListMetaSchema),
-                  description="Owners first, then admins, then members")
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, envelope_of(MemberSchema, many=True, meta=PageMetaSchema),
+                  description="The members, newest first (each with its role)")
     @blp.alt_response(403, **FORBIDDEN)
     @blp.alt_response(404, **NOT_FOUND)
-    def get(self, organization_id: str):
+    @blp.alt_response(422, schema=ErrorEnvelopeSchema,
+                      description="VALIDATION_ERROR: an unknown or malformed parameter, or a cursor of another list")
+    def get(self, query: dict, organization_id: str):
         """List an organization's members (any member)."""
-        members = organizations.list_members(access_to(organization_id))
-        return ok(members, "Members", meta={"count": len(members)})
+        select = organizations.members_query(access_to(organization_id))
+        members, next_cursor = paginate(select, columns=organizations.MEMBER_ORDER, limit=query["limit"],
+                                        cursor=query.get("cursor"))
+        return ok(members, "Members", meta=page_meta(next_cursor, query["limit"]))
 
     @management_required(MANAGE_ORGANIZATIONS)
     @blp.doc(security=BEARER_SECURITY)

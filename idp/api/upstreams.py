@@ -7,13 +7,12 @@ follow RFC 9110 13.1.1 (If-Match, 412). Secrets are write-only.
 """
 from __future__ import annotations
 
-import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from idp.api.conventions import (ETAG_HEADER, IF_MATCH_PARAMETER, PRECONDITION_FAILED_RESPONSE, check_if_match,
-                                 etag_for, with_etag)
-from idp.api.envelope import ErrorEnvelopeSchema, ListMetaSchema, envelope_of, ok
+from idp.api.conventions import (ETAG_HEADER, IF_MATCH_PARAMETER, PRECONDITION_FAILED_RESPONSE, PageMetaSchema,
+                                 check_if_match, etag_for, page_meta, paginate, with_etag)
+from idp.api.envelope import ErrorEnvelopeSchema, envelope_of, ok
 from idp.api.schemas.upstreams import (UpstreamCreateSchema, UpstreamListQuerySchema, UpstreamSchema,
                                        UpstreamUpdateSchema)
 from idp.api.security import BEARER_SECURITY, current_principal, management_required
@@ -31,7 +30,8 @@ NOT_FOUND = {"schema": ErrorEnvelopeSchema,
 FORBIDDEN = {"schema": ErrorEnvelopeSchema,
              "description": "The token lacks manage:upstreams, or the caller's role does not allow this (members; "
                             "email domains are for platform admins)"}
-INVALID_QUERY = {"schema": ErrorEnvelopeSchema, "description": "VALIDATION_ERROR: an unknown or malformed parameter"}
+INVALID_QUERY = {"schema": ErrorEnvelopeSchema,
+                 "description": "VALIDATION_ERROR: an unknown or malformed parameter, or a cursor of another list"}
 CONFLICT = {"schema": ErrorEnvelopeSchema, "description": "Slug in use, or an email domain claimed by another upstream"}
 INVALID = {"schema": ErrorEnvelopeSchema,
            "description": "VALIDATION_ERROR: a field is malformed, belongs to another kind, or the upstream refuted it "
@@ -68,15 +68,18 @@ def upstream_etag(upstream: Upstream) -> str:
 class UpstreamCollection(MethodView):
     @management_required(MANAGE_UPSTREAMS)
     @blp.doc(security=BEARER_SECURITY)
-    @blp.arguments(UpstreamListQuerySchema, location="query", unknown=ma.RAISE)  # a misspelt filter is a 422
-    @blp.response(200, envelope_of(UpstreamSchema, many=True, meta=ListMetaSchema),
-                  description="The upstreams the caller manages, by slug")
+    @blp.arguments(UpstreamListQuerySchema, location="query")
+    @blp.response(200, envelope_of(UpstreamSchema, many=True, meta=PageMetaSchema),
+                  description="The upstreams the caller manages, newest first")
     @blp.alt_response(403, **FORBIDDEN)
     @blp.alt_response(422, **INVALID_QUERY)
     def get(self, query: dict):
         """List the upstreams the caller may manage (platform admins: all)."""
-        found = upstream_admin.list_upstreams(current_principal(), query.get("organization_id"))
-        return ok([upstream_data(upstream) for upstream in found], "Upstreams", meta={"count": len(found)})
+        select = upstream_admin.upstreams_query(current_principal(), query.get("organization_id"))
+        rows, next_cursor = paginate(select, columns=upstream_admin.UPSTREAM_ORDER, limit=query["limit"],
+                                     cursor=query.get("cursor"))
+        return ok([upstream_data(upstream) for upstream in rows], "Upstreams",
+                  meta=page_meta(next_cursor, query["limit"]))
 
     @management_required(MANAGE_UPSTREAMS)
     @blp.doc(security=BEARER_SECURITY)

@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import selectinload
 
 from idp.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -32,7 +32,6 @@ from idp.services.client_generation import client_changed
 from idp.services.organization_access import OrganizationAccess, OrganizationActor
 
 SLUG_MAX_LENGTH = 100
-ROLE_ORDER = {Role.OWNER.value: 0, Role.ADMIN.value: 1, Role.MEMBER.value: 2}
 
 
 Precondition = Callable[[object], None]
@@ -211,12 +210,13 @@ def delete_organization(access: OrganizationAccess, precondition: Precondition |
     db.session.flush()
 
 
-def list_members(access: OrganizationAccess) -> list[Membership]:
-    """Every membership, owners first, then admins, then members, oldest first within a role."""
-    query = (select(Membership).where(Membership.organization_id == access.organization.id)
-             .options(selectinload(Membership.user)))
-    memberships = list(db.session.scalars(query))
-    return sorted(memberships, key=lambda m: (ROLE_ORDER.get(m.role, 9), m.created_at))
+MEMBER_ORDER = (Membership.created_at, Membership.id)
+
+
+def members_query(access: OrganizationAccess) -> Select:
+    """The organization's memberships with their users, for a keyset page on MEMBER_ORDER (newest first)."""
+    return (select(Membership).where(Membership.organization_id == access.organization.id)
+            .options(selectinload(Membership.user)))
 
 
 def _find_user(email: str | None, user_id: str | None, fields: tuple[str, str] = ("email", "user_id")) -> User:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
 from idp.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -95,14 +95,23 @@ def _managed_organizations(actor: Actor):
         Membership.user_id == actor.actor_user_id, Membership.role.in_([Role.OWNER.value, Role.ADMIN.value]))
 
 
-def list_upstreams(actor: Actor, organization_id: str | None = None) -> list[Upstream]:
-    """The upstreams `actor` may manage (platform admins: all), optionally one organization's, by slug."""
-    query = select(Upstream).order_by(Upstream.slug)
+UPSTREAM_ORDER = (Upstream.created_at, Upstream.id)
+
+
+def upstreams_query(actor: Actor, organization_id: str | None = None) -> Select:
+    """The upstreams `actor` may manage (platform admins: all), optionally one organization's, unordered
+    (the API pages it on UPSTREAM_ORDER, newest first)."""
+    query = select(Upstream)
     if not actor.is_platform_admin:
         query = query.where(Upstream.organization_id.in_(_managed_organizations(actor)))
     if organization_id is not None:
         query = query.where(Upstream.organization_id == organization_id)
-    return list(db.session.scalars(query))
+    return query
+
+
+def list_upstreams(actor: Actor, organization_id: str | None = None) -> list[Upstream]:
+    """Every upstream of upstreams_query, by slug."""
+    return list(db.session.scalars(upstreams_query(actor, organization_id).order_by(Upstream.slug)))
 
 
 def get_upstream(actor: Actor, upstream_id: str, *, for_update: bool = False) -> Upstream:

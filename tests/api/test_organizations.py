@@ -155,13 +155,65 @@ def test_outsider_cannot_tell_an_organization_exists(client, world):
 
 
 @pytest.mark.parametrize("who", ["owner", "admin", "member", "platform_admin"])
-def test_member_list_is_readable_by_members_owners_first(client, world, who):
-    """Members list everyone, owners first, then admins, then members, with a count in meta."""
+def test_member_list_is_readable_by_members(client, world, who):
+    """Members list everyone with their role, on one page when they fit (next_cursor null)."""
     body = client.get(f"{world.url}/members", headers=world.headers[who]).get_json()
-    assert [m["role"] for m in body["data"]] == ["owner", "admin", "member"]
-    assert body["meta"] == {"count": 3}
-    assert body["data"][0]["user_id"] == world.users["owner"].id
-    assert body["data"][0]["email"] == world.users["owner"].email and body["data"][0]["joined_at"]
+    assert sorted(m["role"] for m in body["data"]) == ["admin", "member", "owner"]
+    assert body["meta"] == {"pagination": {"next_cursor": None, "limit": 50}}
+    [owner] = [m for m in body["data"] if m["role"] == "owner"]
+    assert owner["user_id"] == world.users["owner"].id
+    assert owner["email"] == world.users["owner"].email and owner["joined_at"]
+
+
+def add_members(app, organization_id: str, names: list[str]) -> list[str]:
+    """Members added straight to the database, one commit each (so each is newer than the last)."""
+    ids = []
+    with app.app_context():
+        for name in names:
+            user = User(email=f"{name}@example.com", name=name)
+            db.session.add(user)
+            db.session.flush()
+            db.session.add(Membership(organization_id=organization_id, user_id=user.id, role="member"))
+            db.session.commit()
+            ids.append(user.id)
+    return ids
+
+
+def test_member_pages_walk_every_member_once_while_members_join(app, client, world):
+    """Newest first, `limit` per page; members who join mid-walk land before the cursor, so the walk
+    returns every member that existed when it started exactly once (issue #11 conventions)."""
+    existing = {*(world.users[role].id for role in ("owner", "admin", "member")),
+                *add_members(app, world.org.id, [f"early{n}" for n in range(4)])}
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        body = client.get(f"{world.url}/members", query_string=query, headers=world.headers["member"]).get_json()
+        assert len(body["data"]) <= 2 and body["meta"]["pagination"]["limit"] == 2
+        seen += [m["user_id"] for m in body["data"]]
+        add_members(app, world.org.id, [f"late{pages}"])
+        pages, cursor = pages + 1, body["meta"]["pagination"]["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) and set(seen) == existing and pages == 4
+
+
+@pytest.mark.parametrize("query, field", [({"limit": 201}, "limit"), ({"limit": 0}, "limit"),
+                                          ({"cursor": "tampered"}, "cursor"), ({"colour": "red"}, "colour")])
+def test_member_list_refuses_a_bad_page_request(client, world, query, field):
+    """422 VALIDATION_ERROR naming the parameter: limit is 1 to 200, a cursor is only ever one we made."""
+    body = assert_error(client.get(f"{world.url}/members", query_string=query, headers=world.headers["owner"]),
+                        422, "VALIDATION_ERROR")
+    assert field in body["error"]["details"]
+
+
+def test_member_list_refuses_an_altered_cursor(client, world):
+    """A real cursor with one character changed fails its signature: 422 naming cursor."""
+    body = client.get(f"{world.url}/members", query_string={"limit": 1}, headers=world.headers["owner"]).get_json()
+    cursor = body["meta"]["pagination"]["next_cursor"]
+    altered = cursor[:-1] + ("A" if cursor[-1] != "A" else "B")
+    response = client.get(f"{world.url}/members", query_string={"limit": 1, "cursor": altered},
+                          headers=world.headers["owner"])
+    assert "cursor" in assert_error(response, 422, "VALIDATION_ERROR")["error"]["details"]
 
 
 def test_outsider_cannot_list_members(client, world):

@@ -342,15 +342,62 @@ def test_a_platform_upstream_is_not_found_for_organization_admins(client, world,
 
 
 def test_list_shows_only_what_the_caller_manages(client, world, provider, acme_upstream):
-    """The platform admin sees every upstream; Acme's owner its own; members and other admins none."""
+    """The platform admin sees every upstream, newest first; Acme's owner its own; members and other admins none."""
     platform = create(client, world, provider, slug="platform-sso").get_json()["data"]
     seen = {who: [item["slug"] for item in client.get(URL, headers=world.headers[who]).get_json()["data"]]
             for who in ("platform_admin", "owner", "member", "other_admin")}
-    assert seen == {"platform_admin": ["acme-sso", platform["slug"]], "owner": ["acme-sso"], "member": [],
+    assert seen == {"platform_admin": [platform["slug"], "acme-sso"], "owner": ["acme-sso"], "member": [],
                     "other_admin": []}
     filtered = client.get(URL, query_string={"organization_id": world.acme}, headers=world.headers["platform_admin"])
     assert [item["slug"] for item in filtered.get_json()["data"]] == ["acme-sso"]
-    assert filtered.get_json()["meta"] == {"count": 1}
+    assert filtered.get_json()["meta"] == {"pagination": {"next_cursor": None, "limit": 50}}
+
+
+def add_upstreams(app, organization_id: str | None, slugs: list[str]) -> list[str]:
+    """GitHub upstreams stored straight in the database, one commit each (each newer than the last)."""
+    ids = []
+    with app.app_context():
+        for slug in slugs:
+            upstream = Upstream(slug=slug, kind="github", display_name=slug, organization_id=organization_id)
+            db.session.add(upstream)
+            db.session.commit()
+            ids.append(upstream.id)
+    return ids
+
+
+def test_list_pages_return_every_upstream_once_while_others_are_added(app, client, world):
+    """`limit` per page and an opaque cursor; upstreams added mid-walk are newer than the cursor, so
+    the walk returns exactly the upstreams that existed when it started, once each."""
+    existing = add_upstreams(app, world.acme, [f"acme-{n}" for n in range(5)])
+    seen, cursor, added = [], None, 0
+    while True:
+        query = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        body = client.get(URL, query_string=query, headers=world.headers["owner"]).get_json()
+        seen += [item["id"] for item in body["data"]]
+        add_upstreams(app, world.acme, [f"late-{added}"])
+        added, cursor = added + 1, body["meta"]["pagination"]["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == existing[::-1] and added == 3
+
+
+@pytest.mark.parametrize("query, field", [({"limit": 201}, "limit"), ({"limit": "many"}, "limit"),
+                                          ({"cursor": "tampered"}, "cursor"), ({"colour": "red"}, "colour")])
+def test_list_refuses_a_bad_page_request(client, world, query, field):
+    """422 VALIDATION_ERROR naming the parameter: limit is 1 to 200, a cursor is only one we made."""
+    body = assert_error(client.get(URL, query_string=query, headers=world.headers["platform_admin"]),
+                        422, "VALIDATION_ERROR")
+    assert field in body["error"]["details"]
+
+
+def test_list_refuses_an_altered_cursor(app, client, world):
+    """A real cursor with one character changed fails its signature: 422 naming cursor."""
+    add_upstreams(app, None, ["one", "two"])
+    body = client.get(URL, query_string={"limit": 1}, headers=world.headers["platform_admin"]).get_json()
+    cursor = body["meta"]["pagination"]["next_cursor"]
+    altered = cursor[:-1] + ("A" if cursor[-1] != "A" else "B")
+    response = client.get(URL, query_string={"limit": 1, "cursor": altered}, headers=world.headers["platform_admin"])
+    assert "cursor" in assert_error(response, 422, "VALIDATION_ERROR")["error"]["details"]
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])

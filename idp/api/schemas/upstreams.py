@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from idp.api.conventions import PageArgsSchema
 from idp.api.schemas.organizations import SLUG_PATTERN
 from idp.api.schemas.text import SINGLE_LINE_PATTERN, TrimmedString, line, validate_single_line
 from idp.services.upstream_admin import KINDS
@@ -162,7 +163,7 @@ class UpstreamUpdateSchema(UpstreamFieldsSchema):
             raise ma.ValidationError("Give at least one field to change.")
 
 
-class UpstreamListQuerySchema(ma.Schema):
+class UpstreamListQuerySchema(PageArgsSchema):
     organization_id = ma.fields.String(validate=ma.validate.Length(min=1, max=36),
                                        metadata={"description": "Only this organization's upstreams"})
 
