@@ -42,7 +42,13 @@ def verify_password(password: str, stored: str | None) -> bool:
 
 @lru_cache(maxsize=8)
 def _dummy_hash(rounds: int) -> bytes:
-    return bcrypt.hashpw(b"authy2-timing-equaliser", bcrypt.gensalt(rounds=rounds))
+    """A well-formed bcrypt hash at `rounds` that no password matches, made without hashing.
+
+    checkpw derives the key from the hash's cost and salt, then compares, so checking against it
+    costs what checking a real hash costs; hashing a placeholder instead would have made each
+    process's first unknown-address sign-in pay for two bcrypt runs.
+    """
+    return bcrypt.gensalt(rounds=rounds) + b"." * 31
 
 
 @lru_cache(maxsize=1)

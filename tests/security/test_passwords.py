@@ -55,6 +55,19 @@ def test_verify_without_hash_fails_and_burns_a_bcrypt_round(ctx, monkeypatch):
     assert len(calls) == 1
 
 
+def test_unknown_account_costs_one_bcrypt_at_the_configured_cost_and_no_more(ctx, monkeypatch):
+    """The timing equaliser checks at BCRYPT_LOG_ROUNDS and never hashes, not even on a process's first miss."""
+    passwords._dummy_hash.cache_clear()
+    checked, hashed = [], []
+    real = bcrypt.checkpw
+    monkeypatch.setattr(passwords.bcrypt, "checkpw", lambda pw, stored: checked.append(stored) or real(pw, stored))
+    monkeypatch.setattr(passwords.bcrypt, "hashpw", lambda *a: hashed.append(1))
+    assert verify_password("anything-at-all", None) is False
+    assert verify_password("authy2-timing-equaliser", "") is False
+    assert hashed == [] and len(checked) == 2
+    assert all(stored.split(b"$")[2] == b"04" and len(stored) == 60 for stored in checked)
+
+
 def test_verify_with_garbage_hash_is_false_not_an_error(ctx):
     """A corrupt stored hash fails closed."""
     assert verify_password("Correct-Horse-42", "not-a-bcrypt-hash") is False
