@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 from idp.api.conventions import PageArgsSchema, PageMetaSchema, page_meta
 from idp.api.envelope import ErrorEnvelopeSchema, envelope_of, ok
 from idp.api.schemas.keys import KeyAlgSchema, KeySchema, RotationSchema
-from idp.api.security import BEARER_SECURITY, current_principal, management_required, require_platform_admin
+from idp.api.security import BEARER_SECURITY, current_principal, platform_admin_management
 from idp.services import signing_key_admin
 
 SCOPE = "manage:keys"
@@ -36,20 +36,14 @@ BAD_PAGE = {"schema": ErrorEnvelopeSchema,
                            "unknown query parameter"}
 
 
-def _platform_admin():
-    """The caller, when a platform admin or a platform-wide service account (Forbidden otherwise)."""
+def _actor() -> dict:
     principal = current_principal()
-    require_platform_admin(principal)
-    return principal
-
-
-def _actor(principal) -> dict:
     return {"actor_user_id": principal.actor_user_id, "actor_client_id": principal.actor_client_id}
 
 
 @blp.route("")
 class KeyCollection(MethodView):
-    @management_required(SCOPE)
+    @platform_admin_management(SCOPE)
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, envelope_of(KeySchema, many=True, meta=PageMetaSchema),
@@ -58,11 +52,10 @@ class KeyCollection(MethodView):
     @blp.alt_response(422, **BAD_PAGE)
     def get(self, query: dict):
         """List the signing keys, as `flask keys list`."""
-        _platform_admin()
         keys, next_cursor = signing_key_admin.list_keys(query["limit"], query.get("cursor"))
         return ok(keys, "Signing keys", meta=page_meta(next_cursor, query["limit"]))
 
-    @management_required(SCOPE)
+    @platform_admin_management(SCOPE)
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(KeyAlgSchema)
     @blp.response(201, envelope_of(KeySchema),
@@ -71,12 +64,12 @@ class KeyCollection(MethodView):
     @blp.alt_response(409, **WRITE_CONFLICT)
     def post(self, data: dict):
         """Generate a key (state next), as `flask keys generate`."""
-        key = signing_key_admin.generate_key(data["alg"], **_actor(_platform_admin()))
+        key = signing_key_admin.generate_key(data["alg"], **_actor())
         return ok(key, "Signing key generated", code=201)
 
 
 @blp.route("/rotate", methods=["POST"])
-@management_required(SCOPE)
+@platform_admin_management(SCOPE)
 @blp.doc(security=BEARER_SECURITY)
 @blp.arguments(KeyAlgSchema)
 @blp.response(200, envelope_of(RotationSchema),
@@ -86,25 +79,24 @@ class KeyCollection(MethodView):
 @blp.alt_response(409, **WRITE_CONFLICT)
 def rotate_keys(data: dict):
     """Rotate the signing key of an algorithm, as `flask keys rotate`."""
-    outcome, key, retired = signing_key_admin.rotate_keys(data["alg"], **_actor(_platform_admin()))
+    outcome, key, retired = signing_key_admin.rotate_keys(data["alg"], **_actor())
     message = "Signing key activated" if outcome == "activated" else "No key was waiting: a next key was published"
     return ok({"outcome": outcome, "key": key, "retired": retired}, message)
 
 
 @blp.route("/<kid>", methods=["GET"])
-@management_required(SCOPE)
+@platform_admin_management(SCOPE)
 @blp.doc(security=BEARER_SECURITY)
 @blp.response(200, envelope_of(KeySchema))
 @blp.alt_response(403, **FORBIDDEN)
 @blp.alt_response(404, **NOT_FOUND)
 def get_key(kid: str):
     """Get one signing key by kid."""
-    _platform_admin()
     return ok(signing_key_admin.get_key(kid), "Signing key")
 
 
 @blp.route("/<kid>/retire", methods=["POST"])
-@management_required(SCOPE)
+@platform_admin_management(SCOPE)
 @blp.doc(security=BEARER_SECURITY)
 @blp.response(200, envelope_of(KeySchema),
               description="Retired (or already retired): it signs nothing and stays published until its tokens "
@@ -114,5 +106,5 @@ def get_key(kid: str):
 @blp.alt_response(409, **RETIRE_CONFLICT)
 def retire_key(kid: str):
     """Retire a signing key, as `flask keys retire`."""
-    key = signing_key_admin.retire_key(kid, **_actor(_platform_admin()))
+    key = signing_key_admin.retire_key(kid, **_actor())
     return ok(key, "Signing key retired")
