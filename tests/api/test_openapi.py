@@ -155,6 +155,13 @@ MANAGEMENT_OPERATIONS = {
     ("post", "/api/v1/admin/users/{user_id}/sessions/revoke"), ("post", "/api/v1/admin/users/{user_id}/password-reset"),
     ("get", "/api/v1/admin/users/{user_id}/sessions"), ("get", "/api/v1/admin/users/{user_id}/identities"),
     ("get", "/api/v1/admin/organizations"),
+    ("post", "/api/v1/organizations"), ("get", "/api/v1/organizations/{organization_id}"),
+    ("patch", "/api/v1/organizations/{organization_id}"), ("delete", "/api/v1/organizations/{organization_id}"),
+    ("get", "/api/v1/organizations/{organization_id}/members"),
+    ("post", "/api/v1/organizations/{organization_id}/members"),
+    ("get", "/api/v1/organizations/{organization_id}/members/{user_id}"),
+    ("delete", "/api/v1/organizations/{organization_id}/members/{user_id}"),
+    ("patch", "/api/v1/organizations/{organization_id}/members/{user_id}/role"),
     ("get", "/api/v1/organizations/{organization_id}/invitations"),
     ("post", "/api/v1/organizations/{organization_id}/invitations"),
     ("get", "/api/v1/organizations/{organization_id}/invitations/{invitation_id}"),
@@ -163,6 +170,8 @@ MANAGEMENT_OPERATIONS = {
     ("get", "/api/v1/audit"), ("get", "/api/v1/audit/export"),
     ("get", "/api/v1/keys"), ("post", "/api/v1/keys"), ("post", "/api/v1/keys/rotate"), ("get", "/api/v1/keys/{kid}"),
     ("post", "/api/v1/keys/{kid}/retire"),
+    ("get", "/api/v1/upstreams"), ("post", "/api/v1/upstreams"), ("get", "/api/v1/upstreams/{upstream_id}"),
+    ("patch", "/api/v1/upstreams/{upstream_id}"), ("delete", "/api/v1/upstreams/{upstream_id}"),
 }
 
 
@@ -208,6 +217,8 @@ def test_management_lists_page_by_cursor_and_say_so(client):
     lists = [(method, path) for method, path in MANAGEMENT_OPERATIONS
              if method == "get" and "cursor" in parameter_names(spec, path, method)]
     assert {("get", "/api/v1/clients"), ("get", "/api/v1/admin/users"), ("get", "/api/v1/admin/organizations"),
+            ("get", "/api/v1/admin/users/{user_id}/sessions"), ("get", "/api/v1/organizations/{organization_id}/members"),
+            ("get", "/api/v1/organizations/{organization_id}/invitations"), ("get", "/api/v1/upstreams"),
             ("get", "/api/v1/audit"), ("get", "/api/v1/keys")} <= set(lists)
     for method, path in lists:
         assert parameter_names(spec, path, method)["limit"] == "query", path
@@ -217,14 +228,28 @@ def test_management_lists_page_by_cursor_and_say_so(client):
         assert {"next_cursor", "limit"} <= set(pagination["properties"]), path
 
 
+def etag_getter(spec: dict, path: str) -> dict | None:
+    """The GET handing out the ETag that a PATCH or DELETE of `path` takes in If-Match: the one on the
+    same path, or, for a field sub-resource without a GET of its own (a literal last segment such as
+    `.../members/{user_id}/role`), the one on its parent path, whose representation holds that field."""
+    getter = spec["paths"][path].get("get")
+    parent, _, last = path.rpartition("/")
+    if getter is None and not last.startswith("{") and parent in spec["paths"]:
+        getter = spec["paths"][parent].get("get")
+    return getter
+
+
 def test_management_resources_that_take_if_match_hand_out_their_etag(client):
-    """A resource that PATCH or DELETE changes under If-Match documents the ETag header on its GET (RFC 9110 8.8.3)."""
+    """A resource that PATCH or DELETE changes under If-Match documents the ETag header on its GET
+    (RFC 9110 8.8.3); for a field sub-resource the GET is the parent's (see etag_getter)."""
     spec = spec_of(client)
     for method, path in MANAGEMENT_OPERATIONS:
         operation = spec["paths"][path][method]
         if method in ("patch", "delete") and "412" in operation["responses"]:
-            getter = spec["paths"][path].get("get")
+            getter = etag_getter(spec, path)
             assert getter is not None and "ETag" in success_response(spec, getter).get("headers", {}), path
+    role = "/api/v1/organizations/{organization_id}/members/{user_id}/role"
+    assert etag_getter(spec, role) is spec["paths"]["/api/v1/organizations/{organization_id}/members/{user_id}"]["get"]
 
 
 def test_secrets_are_write_only_in_the_management_responses(client):
