@@ -194,8 +194,8 @@ def _planned_cors(hook, rule) -> list:
     def planned_cors(response):
         if response.headers.get(ACL_ORIGIN) or hasattr(response, FLASK_CORS_EVALUATED):
             return response
-        headers = request.headers
-        response.headers.extend(cors_headers(request.method, *(headers.get(name) for name in CORS_REQUEST_HEADERS)))
+        environ = request.environ
+        response.headers.extend(cors_headers(request.method, *(environ.get(key) for key in CORS_ENVIRON_KEYS)))
         return response
 
     return [planned_cors]
@@ -203,6 +203,7 @@ def _planned_cors(hook, rule) -> list:
 
 # The request headers Flask-CORS's answer depends on (besides the method).
 CORS_REQUEST_HEADERS = ("Origin", ACL_REQUEST_HEADER_PRIVATE_NETWORK, ACL_REQUEST_METHOD, ACL_REQUEST_HEADERS)
+CORS_ENVIRON_KEYS = tuple("HTTP_" + name.upper().replace("-", "_") for name in CORS_REQUEST_HEADERS)  # (PEP 3333)
 
 
 def _memoized_cors_headers(options):
