@@ -51,8 +51,10 @@ graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 
 # Workers are recycled now and then, at staggered counts, so a slow leak never grows without bound.
-max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
-max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+# Rarely: a new worker imports the app again (about 1.4 s of CPU), which every 1000 requests added
+# about 1.4 ms of CPU to each request, more than a client_credentials token costs (bench/README.md).
+max_requests = _int("GUNICORN_MAX_REQUESTS", 100_000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 10_000)
 
 # The request line may carry a signed request object; nginx allows 8 KiB lines too (large_client_header_buffers).
 limit_request_line = 8190
