@@ -17,7 +17,7 @@ import json
 from datetime import datetime, timezone
 
 import marshmallow as ma
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import DateTime, Select
 from sqlalchemy.engine import Row
@@ -124,7 +124,13 @@ def encode_cursor(values: list, columns: tuple) -> str:
     """The opaque cursor after a row with these values (urlsafe base64 JSON, signed)."""
     encoded = [value.astimezone(timezone.utc).isoformat() if isinstance(value, datetime) else value
                for value in values]
-    return _serializer().dumps({"k": [column.key for column in columns], "v": encoded})
+    return _serializer().dumps({"l": _list_name(), "k": [column.key for column in columns], "v": encoded})
+
+
+def _list_name() -> str | None:
+    """The list a cursor belongs to (its endpoint): many lists page on (created_at, id), and a cursor of one
+    is refused by another rather than landing on an unrelated position."""
+    return request.endpoint if has_request_context() else None
 
 
 def decode_cursor(cursor: str, columns: tuple) -> list:
@@ -132,7 +138,8 @@ def decode_cursor(cursor: str, columns: tuple) -> list:
     encode_cursor for these columns."""
     try:
         payload = _serializer().loads(cursor)
-        if payload["k"] != [column.key for column in columns] or len(payload["v"]) != len(columns):
+        if (payload["l"] != _list_name() or payload["k"] != [column.key for column in columns]
+                or len(payload["v"]) != len(columns)):
             raise ValueError("cursor of another list")
         return [_typed(column, value) for column, value in zip(columns, payload["v"])]
     except (BadSignature, KeyError, TypeError, ValueError):

@@ -146,3 +146,17 @@ def test_the_operation_is_in_the_openapi_document(client):
     assert operation["security"] == [{"bearerAuth": []}]
     assert {parameter["name"] for parameter in operation["parameters"]} >= {"q", "limit", "cursor"}
     assert {"200", "401", "403", "422"} <= set(operation["responses"])
+
+
+def test_a_cursor_of_another_list_is_a_validation_error(app, client, admin, factories):
+    """Clients and organizations both page on (created_at, id), but a clients-list cursor is not a position in
+    this list: 422 VALIDATION_ERROR naming `cursor`."""
+    make_organizations(app, [(f"Org {n}", f"org-{n}") for n in range(3)])
+    for n in range(3):
+        factories.client(client_id=f"paged-client-{n}")
+    clients_page = assert_success(client.get("/api/v1/clients", query_string={"limit": 1}, headers=admin))
+    foreign = clients_page["meta"]["pagination"]["next_cursor"]
+    assert foreign is not None
+    response = client.get(ADMIN_ORGS, query_string={"cursor": foreign}, headers=admin)
+    assert_error(response, 422, "VALIDATION_ERROR")
+    assert list(response.get_json()["error"]["details"]) == ["cursor"]
