@@ -28,4 +28,6 @@ HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys
 # Worker class, workers, threads, timeouts and the access log format (no query strings) live in
 # idp/gunicorn_conf.py; GUNICORN_BIND, WEB_CONCURRENCY, GUNICORN_THREADS ... override them. Run it behind
 # nginx (docs/deploy/nginx.conf), which waits for slow clients so no worker thread does.
+# Measured choice (`bench/run.py --matrix`, bench/README.md): gthread, one worker per core, 4 threads,
+# keep-alive 5 s, workers recycled every ~100000 requests.
 CMD ["gunicorn", "-c", "python:idp.gunicorn_conf", "wsgi:app"]

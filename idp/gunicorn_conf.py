@@ -37,7 +37,9 @@ bind = os.environ.get("GUNICORN_BIND") or "0.0.0.0:8000"
 # so a few idle connections no longer stop a worker; a flood of them, or a client dribbling its request,
 # is nginx's to absorb (docs/deploy/nginx.conf).
 worker_class = "gthread"
-workers = _int("WEB_CONCURRENCY", max(2, 2 * _cores()))
+# One worker per core: the work is mostly Python on the CPU, so on 2 cores 3 or 4 workers served no more
+# (`bench/run.py --matrix`) while each added about 118 MiB.
+workers = _int("WEB_CONCURRENCY", max(2, _cores()))
 # Threads share a worker's GIL, but requests wait mostly on the database, Redis and bcrypt (which
 # releases the GIL), so a few threads per worker multiply what one worker serves at once.
 threads = _int("GUNICORN_THREADS", 4)
