@@ -40,7 +40,7 @@ def parse_args() -> argparse.Namespace:
     server.add_argument("--worker-class", choices=("sync", "gthread"), help="override the config's worker class")
     server.add_argument("--threads", type=int, help="override the config's threads per gthread worker")
     server.add_argument("--keep-alive", type=int, help="override the config's keep-alive seconds (0: off)")
-    server.add_argument("--max-requests", type=int, help="override the config's worker recycling (0: never)")
+    server.add_argument("--max-requests", type=int, help="override the config's worker recycling, jitter a tenth of it (0: never)")
     server.add_argument("--bare-gunicorn", action="store_true",
                         help="plain gunicorn defaults instead of idp/gunicorn_conf.py")
     server.add_argument("--behind-nginx", action="store_true",

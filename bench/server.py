@@ -37,8 +37,8 @@ class GunicornServer:
                               ("--max-requests", max_requests)):
             if value is not None:
                 self.command += [option, str(value)]
-        if max_requests == 0:
-            self.command += ["--max-requests-jitter", "0"]
+        if max_requests is not None:  # the config's jitter (a tenth) would otherwise blur the count given
+            self.command += ["--max-requests-jitter", str(max_requests // 10)]
         self.command.append(app_spec)
         self.process: subprocess.Popen | None = None
 
