@@ -173,9 +173,13 @@ def usable_pairs(pairs: list, name: str, connections: int | None = None) -> list
 
 
 def _pair_target(name: str, pairs: list, scenario: str, bound: float, reference: str,
-                 connections: int | None = None) -> Target:
+                 connections: int | None = None, single: tuple[Outcome | None, Outcome | None] = (None, None)) -> Target:
+    """The median of the pairs' ratios; without pairs (--pairs 0), the single pass's ratio, said so."""
     usable = usable_pairs(pairs, scenario, connections)
     if not usable:
+        ref, app = single
+        if ref and app and ref.rate and app.rate and connections in (None, app.connections):
+            return Target(name, app.rate / ref.rate, bound, "ratio", f"single pass beside {reference} (no pairs)")
         return Target(name, None, bound, "ratio", f"no interleaved pairs of {scenario} and {reference}")
     ratios = [app.rate / ref.rate for ref, app in usable]
     return Target(name, _median(ratios), bound, "ratio", f"median of {len(usable)} interleaved pairs with {reference}")
@@ -184,17 +188,23 @@ def _pair_target(name: str, pairs: list, scenario: str, bound: float, reference:
 def targets(measured) -> list[Target]:
     """Every target of the performance issue, judged on medians of interleaved pairs where there are any."""
     pairs = measured.pairs
-    counts = sorted({app.connections for _, app in usable_pairs(pairs, "client_credentials")}) or [None]
+    usable = lambda o: o if o is not None and not o.unavailable else None  # noqa: E731
+    found = {o.name: usable(o) for o in measured.ceilings + measured.outcomes}
+    ceiling = usable(measured.ceilings[0]) if measured.ceilings else None
+    hello = found.get(HELLO_NAME)
+    single_cc = found.get("client_credentials")
+    counts = (sorted({app.connections for _, app in usable_pairs(pairs, "client_credentials")})
+              or [single_cc.connections if single_cc else None])
     judged = [_pair_target(f"client_credentials / ceiling" + (f" at -c{c}" if c else ""), pairs,
-                           "client_credentials", RATE_TARGETS["client_credentials"], "the ceiling", c)
+                           "client_credentials", RATE_TARGETS["client_credentials"], "the ceiling", c,
+                           (ceiling, single_cc))
               for c in counts]
-    judged.append(_pair_target("code flow / ceiling", pairs, "code flow (authorize+token)",
-                               RATE_TARGETS["code flow (authorize+token)"], "the ceiling"))
-    judged.append(_pair_target("refresh_token / ceiling", pairs, "refresh_token", RATE_TARGETS["refresh_token"],
-                               "the ceiling"))
+    for scenario, label in (("code flow (authorize+token)", "code flow"), ("refresh_token", "refresh_token")):
+        judged.append(_pair_target(f"{label} / ceiling", pairs, scenario, RATE_TARGETS[scenario], "the ceiling",
+                                   single=(ceiling, found.get(scenario))))
     for scenario in ("discovery", "jwks"):
         judged.append(_pair_target(f"{scenario} / hello-world Flask", pairs, scenario, RATE_TARGETS[scenario],
-                                   "the hello-world endpoint"))
+                                   "the hello-world endpoint", single=(hello, found.get(scenario))))
     login = next((o for o in measured.outcomes if o.name == "password login" and not o.unavailable), None)
     if login and measured.bcrypt:
         judged.append(Target("password login / raw bcrypt", login.rate / measured.bcrypt.per_second, BCRYPT_TARGET,
