@@ -250,11 +250,12 @@ def _outcome_json(outcome: Outcome, reference: Outcome | None = None) -> dict:
 def as_json(run: dict, measured) -> dict:
     """Every figure of one run: scenarios with their ratio to the ceiling, pairs, memory, SQL, targets."""
     ceiling = measured.ceilings[0] if measured.ceilings else None
+    hello = next((o for o in measured.ceilings if o.name == HELLO_NAME), None)
     sampler = measured.sampler
     return {
         "run": run,
         "ceilings": [_outcome_json(o) for o in measured.ceilings],
-        "scenarios": [_outcome_json(o, ceiling) for o in measured.outcomes],
+        "scenarios": [_outcome_json(o, hello if o.name in HELLO_COMPARED else ceiling) for o in measured.outcomes],
         "pairs": [_outcome_json(app, ref) | {"reference_rate": round(ref.rate, 2)} for ref, app in measured.pairs],
         "bcrypt": asdict(measured.bcrypt) if measured.bcrypt else None,
         "memory": {"peak_rss_mib": round(sampler.peak_rss_kib / 1024, 1),
