@@ -130,7 +130,7 @@ def memory_line(peak_rss_kib: int, peak_pss_kib: int, processes: int, by_pid: di
     """The summed peak and each process's RSS at that moment (master first: it has the lowest pid)."""
     rss_mib = peak_rss_kib / 1024
     each = " + ".join(f"{by_pid[pid] / 1024:.0f}" for pid in sorted(by_pid))
-    recycled = f"; {seen - processes} workers recycled (max_requests) during the run" if seen > processes else ""
+    recycled = f"; {seen - processes} worker(s) recycled (max_requests) during the run" if seen > processes else ""
     return (f"memory under load: peak RSS of gunicorn master + workers ({processes} processes) = "
             f"{rss_mib:.1f} MiB (per process {each} MiB; PSS {peak_pss_kib / 1024:.1f} MiB{recycled}); "
             f"target <= {RSS_TARGET_MIB} MiB: {_verdict(rss_mib <= RSS_TARGET_MIB)}")
