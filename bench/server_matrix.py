@@ -46,7 +46,7 @@ SETTINGS = [
     Setting("gthread -w3 --threads 4", workers=3),
     Setting("gthread -w4 --threads 4", workers=4),
     Setting("gthread -w2 --threads 4 keep-alive off", keepalive=0),
-    Setting("gthread -w2 --threads 4 max_requests 1000 (recycling)", max_requests=None),
+    Setting("gthread -w2 --threads 4 max_requests 1000 (recycling)", max_requests=1000),
 ]
 
 
