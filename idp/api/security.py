@@ -45,19 +45,6 @@ def login_required(view):
     return wrapper
 
 
-def admin_required(view):
-    """login_required, and the user must be a platform admin."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        if not current_user().is_admin:
-            raise Forbidden("Platform admin rights are required.")
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
 def current_user() -> User:
     return g.user
 
