@@ -93,6 +93,11 @@ class PublishedDocument:
         return cls(body, base64.urlsafe_b64encode(hashlib.sha256(body).digest()[:18]).decode())
 
 
+def _jwks_document(keys: list[SigningKey]) -> dict:
+    """RFC 7517 5: a JWK Set of the keys' public members (RFC 7517 4.2-4.5: kid, alg, use "sig")."""
+    return {"keys": [{**k.key.as_dict(private=False), "kid": k.kid, "alg": k.alg, "use": "sig"} for k in keys]}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -178,23 +183,21 @@ class KeyStore:
 
     def public_jwks(self) -> dict:
         """The JWKS document: public members only, every published key."""
-        return {"keys": [{**k.key.as_dict(private=False), "kid": k.kid, "alg": k.alg, "use": "sig"}
-                         for k in self.published()]}
+        return _jwks_document(self.published())
 
     def published_jwks(self) -> PublishedDocument:
         """The JWKS document as bytes with a strong ETag, built once per key change: again when
         metadata.json changes (a rotation on any node shows at once), or when a retired key's
         publication ends (retired_at + retention), whichever comes first."""
-        signature = self.version()
+        signature, keys = self._snapshot()  # one stat(): the keys are those the signature names
         cached = self._jwks
         if cached is not None and cached[0] == signature and time.time() < cached[1]:
             return cached[2]
         now = utcnow()
-        published = [k for k in self.keys() if k.published(now, self.retention)]
+        published = [k for k in keys if k.published(now, self.retention)]
         ends = [(k.retired_at + timedelta(seconds=self.retention)).timestamp() for k in published
                 if k.state == "retired" and k.retired_at is not None]
-        document = PublishedDocument.of({"keys": [
-            {**k.key.as_dict(private=False), "kid": k.kid, "alg": k.alg, "use": "sig"} for k in published]})
+        document = PublishedDocument.of(_jwks_document(published))
         self._jwks = (signature, min(ends, default=float("inf")), document)
         return document
 
