@@ -263,18 +263,9 @@ def main() -> int:
         return 2
     started = time.monotonic()
     load = Load(seconds=args.seconds, warmup=args.warmup, connections=args.connections)
-    keep = args.keep or args.state_dir is not None
-    if args.state_dir:
-        args.state_dir.mkdir(parents=True, exist_ok=True)
-    state_dir = args.state_dir.resolve() if args.state_dir else Path(tempfile.mkdtemp(prefix="authy2-bench-"))
+    state_dir, keep = state_directory(args, "authy2-bench-")
     try:
-        if args.skip_prepare:
-            print("reusing the bench database and Redis as they are (--skip-prepare) ...", file=sys.stderr, flush=True)
-            prepared = reuse_stores(state_dir, args.profile)
-        else:
-            print("preparing PostgreSQL, Redis, keys, schema, seed ...", file=sys.stderr, flush=True)
-            prepared = preparing.prepare(state_dir, args.profile)
-            save_secrets(state_dir, prepared.env)
+        prepared = stores(state_dir, args)
         measured = measure(prepared, state_dir, args, load)
         print("counting SQL statements ...", file=sys.stderr, flush=True)
         measured.sql = count_sql(prepared.env)
@@ -292,6 +283,26 @@ def main() -> int:
         if not keep:
             shutil.rmtree(state_dir, ignore_errors=True)
     return 0
+
+
+def state_directory(args, prefix: str) -> tuple[Path, bool]:
+    """Where the run keeps keys, secrets and logs, and whether it stays afterwards (--keep or --state-dir)."""
+    if args.state_dir:
+        args.state_dir.mkdir(parents=True, exist_ok=True)
+        return args.state_dir.resolve(), True
+    return Path(tempfile.mkdtemp(prefix=prefix)), args.keep
+
+
+def stores(state_dir: Path, args) -> preparing.Preparation:
+    """The bench database and Redis reused as they are (--skip-prepare), or prepared afresh with the
+    secrets they were seeded under saved for a later reuse."""
+    if args.skip_prepare:
+        print("reusing the bench database and Redis as they are (--skip-prepare) ...", file=sys.stderr, flush=True)
+        return reuse_stores(state_dir, args.profile)
+    print("preparing PostgreSQL, Redis, keys, schema, seed ...", file=sys.stderr, flush=True)
+    prepared = preparing.prepare(state_dir, args.profile)
+    save_secrets(state_dir, prepared.env)
+    return prepared
 
 
 SECRETS_FILE = "bench-secrets.json"

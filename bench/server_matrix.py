@@ -11,7 +11,6 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,20 +122,12 @@ def main(args: argparse.Namespace) -> int:
     from bench import run
 
     started = time.monotonic()
-    keep = args.keep or args.state_dir is not None
-    if args.state_dir:
-        args.state_dir.mkdir(parents=True, exist_ok=True)
-    state_dir = args.state_dir.resolve() if args.state_dir else Path(tempfile.mkdtemp(prefix="authy2-matrix-"))
+    state_dir, keep = run.state_directory(args, "authy2-matrix-")
     settings = [s for s in SETTINGS if not args.only or any(part in s.label for part in args.only)]
     fronts = [False, True] if not args.matrix_front else [args.matrix_front == "nginx"]
     rows: list[Row] = []
     try:
-        if args.skip_prepare:
-            prepared = run.reuse_stores(state_dir, args.profile)
-        else:
-            print("preparing PostgreSQL, Redis, keys, schema, seed ...", file=sys.stderr, flush=True)
-            prepared = preparing.prepare(state_dir, args.profile)
-            run.save_secrets(state_dir, prepared.env)
+        prepared = run.stores(state_dir, args)
         loadavg = [run._loadavg()]
         for behind_nginx in fronts:
             for setting in settings:
