@@ -18,19 +18,9 @@ from idp.models.session import Session, SessionStatus
 from idp.models.user import User
 
 
-class _IssuedToken(IdMixin, TokenMixin):
-    token_type_hint = ""
-
-    oauth_client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"), nullable=False, index=True)
-    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    session_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    grant_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    scope: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
-    claims: Mapped[dict | None] = mapped_column(JSON)
-    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-    # Indexed for the purge job's batches (migration 0010).
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+class TokenBinding(TokenMixin):
+    """What Authlib reads of a token (client, scope, lifetime, expiry), for the models and for the row a
+    refresh request redeems (services.tokens.RedeemableRefreshToken)."""
 
     def check_client(self, client: OAuthClient) -> bool:
         return self.oauth_client_id == client.id
@@ -43,6 +33,21 @@ class _IssuedToken(IdMixin, TokenMixin):
 
     def is_expired(self) -> bool:
         return utcnow() >= self.expires_at
+
+
+class _IssuedToken(IdMixin, TokenBinding):
+    token_type_hint = ""
+
+    oauth_client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"), nullable=False, index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    grant_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    scope: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
+    claims: Mapped[dict | None] = mapped_column(JSON)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    # Indexed for the purge job's batches (migration 0010).
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def session_revoked(self) -> bool:
         """The SSO session this token was issued under was ended on purpose (logout, revocation).

@@ -23,6 +23,7 @@ from sqlalchemy.orm import joinedload
 from idp.extensions import db
 from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, Session, User, utcnow
 from idp.models.grant import CodeBinding
+from idp.models.token import TokenBinding
 from idp.models.session import SessionStatus
 from idp.models.session import is_live as session_is_live
 from idp.security.secrets import hash_token, new_token
@@ -93,7 +94,7 @@ class RedeemableCode(CodeBinding):
 
 
 @dataclass(frozen=True)
-class RedeemableRefreshToken:
+class RedeemableRefreshToken(TokenBinding):
     """A refresh-token row as a refresh request reads it (one SELECT), with its user and session state.
 
     The introspection and revocation endpoints read the ORM row instead (find_refresh_token)."""
@@ -114,15 +115,6 @@ class RedeemableRefreshToken:
     rotated_at: datetime | None
     user: TokenUser | None
     session_status: str | None
-
-    def check_client(self, client: OAuthClient) -> bool:
-        return self.oauth_client_id == client.id
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def is_expired(self) -> bool:
-        return utcnow() >= self.expires_at
 
     def session_revoked(self) -> bool:
         """Its SSO session was ended on purpose (as RefreshToken.session_revoked)."""
