@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from statistics import median
 
 from bench.bcrypt_rate import BcryptRate
 from bench.scenarios import Outcome
@@ -107,23 +108,17 @@ def pair_lines(pairs: list, seconds: int) -> list[str]:
         ratios = [app.rate / ref.rate for ref, app in usable]
         by_cpu = [ref.cpu.total_ms / app.cpu.total_ms for ref, app in usable if ref.cpu and app.cpu]
         line = (f"{name} / {reference} at -c{connections}, {len(usable)} interleaved {seconds}s pairs: "
-                + ", ".join(f"{r:.1%}" for r in ratios) + f"; median {_median(ratios):.1%}")
+                + ", ".join(f"{r:.1%}" for r in ratios) + f"; median {median(ratios):.1%}")
         target = RATE_TARGETS.get(name)
         if target is not None:
-            line += f" (target >= {target:.1%}: {_verdict(_median(ratios) >= target)})"
+            line += f" (target >= {target:.1%}: {_verdict(median(ratios) >= target)})"
         if by_cpu:
-            line += f", median {_median(by_cpu):.1%} by CPU cost"
-        line += (f"; rates: median {_median([a.rate for _, a in usable]):.1f} {usable[0][1].unit} beside a median "
-                 f"{_median([r.rate for r, _ in usable]):.0f} req/s; app p99 median "
-                 f"{_median([a.result.p99 or 0 for _, a in usable]):.1f} ms")
+            line += f", median {median(by_cpu):.1%} by CPU cost"
+        line += (f"; rates: median {median([a.rate for _, a in usable]):.1f} {usable[0][1].unit} beside a median "
+                 f"{median([r.rate for r, _ in usable]):.0f} req/s; app p99 median "
+                 f"{median([a.result.p99 or 0 for _, a in usable]):.1f} ms")
         lines.append(line)
     return [""] + lines if lines else []
-
-
-def _median(values: list[float]) -> float:
-    values = sorted(values)
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
 def memory_line(peak_rss_kib: int, peak_pss_kib: int, processes: int, by_pid: dict[int, int], seen: int = 0) -> str:
@@ -182,7 +177,7 @@ def _pair_target(name: str, pairs: list, scenario: str, bound: float, reference:
             return Target(name, app.rate / ref.rate, bound, "ratio", f"single pass beside {reference} (no pairs)")
         return Target(name, None, bound, "ratio", f"no interleaved pairs of {scenario} and {reference}")
     ratios = [app.rate / ref.rate for ref, app in usable]
-    return Target(name, _median(ratios), bound, "ratio", f"median of {len(usable)} interleaved pairs with {reference}")
+    return Target(name, median(ratios), bound, "ratio", f"median of {len(usable)} interleaved pairs with {reference}")
 
 
 def targets(measured) -> list[Target]:

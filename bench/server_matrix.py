@@ -14,9 +14,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 from bench import prepare as preparing
-from bench.report import _median
 from bench.scenarios import APP_SCENARIOS, CEILING_SCENARIOS, Context, Load, Outcome, run_scenario
 from bench.server import MemorySampler
 
@@ -65,10 +65,10 @@ class Row:
         usable = self.usable(connections)
         if not usable:
             return {}
-        return {"ceiling": _median([c.rate for c, _ in usable]), "app": _median([a.rate for _, a in usable]),
-                "ratio": _median([a.rate / c.rate for c, a in usable]),
-                "app_p99_ms": _median([a.result.p99 or 0.0 for _, a in usable]),
-                "app_cpu_ms": _median([a.cpu.total_ms for _, a in usable if a.cpu] or [0.0]),
+        return {"ceiling": median([c.rate for c, _ in usable]), "app": median([a.rate for _, a in usable]),
+                "ratio": median([a.rate / c.rate for c, a in usable]),
+                "app_p99_ms": median([a.result.p99 or 0.0 for _, a in usable]),
+                "app_cpu_ms": median([a.cpu.total_ms for _, a in usable if a.cpu] or [0.0]),
                 "errors": sum(a.error_count + c.error_count for c, a in usable)}
 
 
