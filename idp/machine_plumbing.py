@@ -3,7 +3,7 @@ once at start-up instead of the browser plumbing every page runs.
 
 Flask walks every registered hook on every request; for a token request most of them only decide
 that they have nothing to do. plan_machine_plumbing decides that once per endpoint: no cookie
-session (requests.SessionCookieInterface skips their paths), no CSRF check, no page headers
+session (requests.SessionCookieInterface skips their paths), exempt from CSRF (csrf.exempt), no page headers
 (security.headers.machine_headers instead), the request id assigned lazily when echoed,
 Flask-Limiter only where a limit could apply, CORS with its resource's options resolved now.
 """
@@ -88,7 +88,8 @@ class IdentityProviderFlask(Flask):
 
 def plan_machine_plumbing(app: Flask, page_only=()) -> None:
     """Decide once, for every view marked with machine_endpoint, which hooks it runs (issue #12):
-    no cookie session, no CSRF check, no page headers (security.headers.machine_headers instead),
+    no cookie session, exempt from CSRF (csrf.exempt: Flask-WTF's own hook then returns at once, a few
+    microseconds), no page headers (security.headers.machine_headers instead),
     the request id assigned lazily when echoed, Flask-Limiter only where a limit could apply, CORS
     with the options of its resource resolved now. Hooks this plan does not know are kept.
     `page_only`: more hooks that act on HTML pages only. Call after every route is registered."""
@@ -122,7 +123,7 @@ def _plan(app: Flask, rule, view, carries_tokens: bool, page_only: frozenset) ->
     limited = _limiter_applies(app, rule.endpoint, view)
     skipped_before = {assign_request_id, *([] if limited else [limiter._check_request_limit])}
     before = [hook for name in (None, *reversed(blueprints)) for hook in app.before_request_funcs.get(name, ())
-              if hook not in skipped_before and not _is_csrf_protect(hook)]
+              if hook not in skipped_before]
     headers = machine_headers(https_issuer=app.config["ISSUER"].startswith("https://"), carries_tokens=carries_tokens)
     after = []
     for hook in (hook for name in (*blueprints, None) for hook in reversed(app.after_request_funcs.get(name, ()))):
@@ -161,10 +162,6 @@ def _limiter_applies(app: Flask, endpoint: str, view) -> bool:
                     or any(bp in manager._blueprint_limits for bp in _blueprints(endpoint)))
     except AttributeError:
         return True
-
-
-def _is_csrf_protect(hook) -> bool:
-    return getattr(hook, "__qualname__", "") == "CSRFProtect.init_app.<locals>.csrf_protect"
 
 
 def _is_limiter_headers(hook) -> bool:
