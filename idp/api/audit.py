@@ -11,9 +11,8 @@ from idp.api.conventions import PageMetaSchema, page_meta, paginate
 from idp.api.envelope import ErrorEnvelopeSchema, envelope_of, ok
 from idp.api.principal import Principal
 from idp.api.schemas.audit import AuditEventSchema, AuditExportQuerySchema, AuditQuerySchema
-from idp.api.security import BEARER_SECURITY, current_principal, management_required, require_organization_role
+from idp.api.security import BEARER_SECURITY, current_principal, management_required, require_organization_manager
 from idp.errors import Forbidden
-from idp.models import Role
 from idp.services import audit, audit_log
 from idp.services.audit_log import AuditFilter
 from idp.services.management_scopes import READ_AUDIT
@@ -21,7 +20,6 @@ from idp.services.management_scopes import READ_AUDIT
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="The audit log")
 
 NDJSON = "application/x-ndjson"
-MANAGING_ROLES = {Role.OWNER, Role.ADMIN}
 FORBIDDEN = {"schema": ErrorEnvelopeSchema,
              "description": "Neither a platform admin nor an owner or admin of an organization (or of the one asked "
                             "for), or an access token without read:audit"}
@@ -42,7 +40,7 @@ def visible_organization_ids(principal: Principal, organization_id: str | None) 
     if principal.is_platform_admin:
         return None
     if organization_id is not None:
-        require_organization_role(principal, organization_id, MANAGING_ROLES)
+        require_organization_manager(principal, organization_id)
         return frozenset({organization_id})
     if principal.is_service_account:
         return frozenset({principal.organization_id})

@@ -15,9 +15,9 @@ from idp.api.envelope import ErrorEnvelopeSchema, envelope_of, ok
 from idp.api.principal import Principal
 from idp.api.schemas.clients import (ClientCreatedSchema, ClientCreateSchema, ClientListQuerySchema, ClientSchema,
                                      ClientUpdateSchema, SecretRotationSchema, SecretSchema)
-from idp.api.security import BEARER_SECURITY, current_principal, management_required, require_organization_role
+from idp.api.security import BEARER_SECURITY, current_principal, management_required, require_organization_manager
 from idp.errors import NotFound
-from idp.models import OAuthClient, Role
+from idp.models import OAuthClient
 from idp.services import client_admin
 from idp.services.client_metadata import provider_metadata
 from idp.services.management_scopes import MANAGE_CLIENTS
@@ -25,7 +25,6 @@ from idp.services.management_scopes import MANAGE_CLIENTS
 blp = Blueprint("clients", __name__, url_prefix="/api/v1/clients",
                 description="OAuth 2.0 / OpenID Connect clients, with RFC 7591 metadata")
 
-MANAGERS = {Role.OWNER, Role.ADMIN}
 NOT_FOUND = {"schema": ErrorEnvelopeSchema,
              "description": "No such client or organization, or the caller may not manage it"}
 FORBIDDEN = {"schema": ErrorEnvelopeSchema,
@@ -65,7 +64,7 @@ def managed_client(principal: Principal, client_id: str, *, for_update: bool = F
         raise NotFound("Client not found.")
     if client.organization_id is not None:
         try:
-            require_organization_role(principal, client.organization_id, MANAGERS)
+            require_organization_manager(principal, client.organization_id)
         except NotFound:
             raise NotFound("Client not found.") from None
     return client
@@ -110,7 +109,7 @@ class ClientCollection(MethodView):
         """Register a client (platform admins; owners and admins in their organization)."""
         principal = current_principal()
         if data.get("organization_id") is not None:
-            require_organization_role(principal, data["organization_id"], MANAGERS)
+            require_organization_manager(principal, data["organization_id"])
         client, secret = client_admin.create_client(actor_of(principal), data, provider_metadata())
         body = {**client_data(client), "client_secret": secret}
         return with_etag((ok(body, "Client created", code=201), 201), client_etag(client))

@@ -15,13 +15,12 @@ from idp.api.conventions import (ETAG_HEADER, IF_MATCH_PARAMETER, PRECONDITION_F
                                  check_if_match, etag_for, page_meta, paginate, with_etag)
 from idp.api.envelope import ErrorEnvelopeSchema, envelope_of, ok
 from idp.api.schemas.invitations import InvitationCreateSchema, InvitationListQuerySchema, InvitationSchema
-from idp.api.security import BEARER_SECURITY, current_principal, management_required, require_organization_role
+from idp.api.security import BEARER_SECURITY, current_principal, management_required, require_organization_manager
 from idp.models import Invitation, InvitationStatus, Organization, Role
 from idp.services import invitations
 from idp.services.invitations import Inviter
 
 SCOPE = "manage:organizations"
-MANAGERS = {Role.OWNER, Role.ADMIN}
 
 blp = Blueprint("invitations", __name__, url_prefix="/api/v1/organizations",
                 description="Invitations to join an organization: a single-use, expiring link mailed to an address")
@@ -49,7 +48,7 @@ def managers_only(view):
     @management_required(SCOPE)
     @wraps(view)
     def wrapper(*args, organization_id: str, **kwargs):
-        organization = require_organization_role(current_principal(), organization_id, MANAGERS)
+        organization = require_organization_manager(current_principal(), organization_id)
         return view(*args, organization=organization, **kwargs)
 
     return wrapper

@@ -82,7 +82,7 @@ def management_required(scope: str):
     """Decorator for management operations: authenticate (API session or access token), set
     g.principal; 401 (RFC 6750 3.1 challenge) without valid credentials, 403 insufficient_scope when
     a token lacks `scope`. What the principal may do with a given resource is the view's to check
-    (require_platform_admin, require_organization_role)."""
+    (require_platform_admin, require_organization_manager)."""
 
     def decorate(view):
         @wraps(view)
@@ -128,8 +128,9 @@ def platform_admin_management(scope: str):
     return decorate
 
 
-def require_organization_role(principal: Principal, organization_id: str, roles: set) -> Organization:
-    """The organization, when the principal holds one of `roles` in it (platform admins always do).
+def require_organization_manager(principal: Principal, organization_id: str) -> Organization:
+    """The organization, when the principal is an owner or admin of it (Role.manages; platform admins
+    always are).
 
     NotFound when it does not exist or the principal has no relation to it: a refusal never tells
     whether another organization's resource exists. Forbidden when related but the role falls short.
@@ -142,6 +143,6 @@ def require_organization_role(principal: Principal, organization_id: str, roles:
     role = principal.organization_role(organization_id)
     if role is None:
         raise NotFound("Organization not found.")
-    if role not in roles:
+    if not role.manages:
         raise Forbidden("The caller's role in this organization does not allow this.")
     return organization

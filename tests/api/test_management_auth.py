@@ -372,34 +372,31 @@ def test_introspection_reports_a_management_token_active(client, factories):
     assert body["aud"] == API_AUDIENCE == claims_of(client.application, token)["aud"]
 
 
-# -- the principal's organization rules (require_organization_role) ---------------------------------
+# -- the principal's organization rules (require_organization_manager) ------------------------------
 
-def test_require_organization_role_hides_other_organizations(app, factories, world):
+def test_require_organization_manager_hides_other_organizations(app, factories, world):
     """NotFound for an unknown organization and for one the principal is not in; Forbidden for a role
     that falls short; a service account is an admin of its own organization only."""
     from idp.api.principal import Principal
-    from idp.api.security import require_organization_role
+    from idp.api.security import require_organization_manager
     from idp.errors import Forbidden, NotFound
-    from idp.models import Role
-
     other = factories.organization()
     account = service_account(factories, "manage:clients", organization_id=world.org.id)
-    managers = {Role.OWNER, Role.ADMIN}
     with app.app_context():
         member = Principal.of_session(db.session.get(User, world.users["member"].id))
         outsider = Principal.of_session(db.session.get(User, world.users["outsider"].id))
         owner = Principal.of_session(db.session.get(User, world.users["owner"].id))
         admin = Principal.of_session(db.session.get(User, world.users["platform_admin"].id))
         robot = Principal.of_service_account(db.session.get(OAuthClient, account.id), frozenset({"manage:clients"}))
-        assert require_organization_role(owner, world.org.id, managers).id == world.org.id
-        assert require_organization_role(admin, other.id, managers).id == other.id
-        assert require_organization_role(robot, world.org.id, managers).id == world.org.id
+        assert require_organization_manager(owner, world.org.id).id == world.org.id
+        assert require_organization_manager(admin, other.id).id == other.id
+        assert require_organization_manager(robot, world.org.id).id == world.org.id
         assert robot.actor_user_id is None and robot.actor_client_id == account.client_id
         with pytest.raises(Forbidden):
-            require_organization_role(member, world.org.id, managers)
+            require_organization_manager(member, world.org.id)
         for principal, organization_id in ((outsider, world.org.id), (robot, other.id), (owner, "no-such-org")):
             with pytest.raises(NotFound):
-                require_organization_role(principal, organization_id, managers)
+                require_organization_manager(principal, organization_id)
 
 
 @pytest.mark.parametrize("value", [ISSUER, "api-of-authy2", ISSUER + "/api#part"])
