@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from tests.deploy.processes import (NGINX_SITE, Process, free_port, nginx_executable, render_site, start_nginx,
+                                    wait_for_answer)
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
@@ -40,7 +38,7 @@ class GunicornServer:
         if max_requests is not None:  # the config's jitter (a tenth) would otherwise blur the count given
             self.command += ["--max-requests-jitter", str(max_requests // 10)]
         self.command.append(app_spec)
-        self.process: subprocess.Popen | None = None
+        self.process: Process | None = None
 
     def describe(self) -> str:
         """The command line's settings, for the report (without the bind address and directory)."""
@@ -56,45 +54,24 @@ class GunicornServer:
 
     def start(self, ready_path: str, timeout: float = 30.0) -> None:
         """Start gunicorn and wait until `ready_path` answers (any HTTP status)."""
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        cwd=ROOT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn {self.app_spec} exited with {self.process.returncode}; "
-                                   f"see {self.log_path}:\n{tail(self.log_path)}")
-            if self._answers(ready_path):
-                return
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"gunicorn {self.app_spec} did not answer within {timeout}s; see {self.log_path}")
-
-    def _answers(self, path: str) -> bool:
+        self.process = Process(self.command, self.env, self.log_path)
+        self.process.start()
         try:
-            urllib.request.urlopen(self.url + path, timeout=2).close()
-            return True
-        except urllib.error.HTTPError:
-            return True
-        except OSError:
-            return False
+            wait_for_answer(self.url + ready_path, self.process, timeout)
+        except BaseException:
+            self.stop()
+            raise
 
     def pids(self) -> list[int]:
         """The master and its worker processes."""
         if self.process is None:
             return []
-        master = self.process.pid
+        master = self.process.popen.pid
         return [master, *children_of(master)]
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        if self.process is not None:
+            self.process.stop()
 
     def __enter__(self) -> "GunicornServer":
         return self
@@ -169,21 +146,6 @@ class MemorySampler:
         self.sample()
 
 
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def environment(extra: dict) -> dict:
     """The current environment minus anything that would point the app elsewhere, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "FLASK_", "DATABASE_", "POSTGRES_"))}
@@ -225,8 +187,6 @@ class NginxFront:
     tests' way of running Debian's nginx without root."""
 
     def __init__(self, upstream_port: int, directory: Path):
-        from tests.deploy.processes import NGINX_SITE, nginx_executable, render_site
-
         self.nginx = nginx_executable()
         if self.nginx is None:
             raise RuntimeError("--behind-nginx: nginx is not installed (apt-get install -y nginx-light)")
@@ -243,8 +203,6 @@ class NginxFront:
         self.process = None
 
     def start(self) -> None:
-        from tests.deploy.processes import start_nginx
-
         self.process = start_nginx(self.nginx, self.directory, self.site, [self.port])
 
     def pids(self) -> list[int]:
