@@ -12,7 +12,7 @@ import pytest
 from tests.deploy.processes import ROOT
 
 SETTINGS = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_BIND", "GUNICORN_TIMEOUT", "GUNICORN_KEEPALIVE",
-            "REDIS_URL", "FLASK_ENV")
+            "GUNICORN_MAX_REQUESTS", "GUNICORN_MAX_REQUESTS_JITTER", "REDIS_URL", "FLASK_ENV")
 WARNING = "rate limits are per worker without Redis; set REDIS_URL"
 
 
@@ -38,6 +38,16 @@ def test_defaults_are_threaded_workers_with_bounded_timeouts(load_conf):
     conf = load_conf()
     assert conf.worker_class == "gthread" and conf.workers >= 2 and conf.threads == 4
     assert conf.bind == "0.0.0.0:8000" and conf.timeout == 30 and conf.keepalive == 5
+
+
+def test_defaults_are_one_worker_per_usable_core_recycled_rarely(load_conf, monkeypatch):
+    """The measured choice (bench/README.md, Server settings): one worker per CPU this process may use, at
+    least two, and recycling every ~100000 requests, since each new worker imports the app again."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2})
+    conf = load_conf()
+    assert (conf.workers, conf.max_requests, conf.max_requests_jitter) == (3, 100_000, 10_000)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    assert load_conf().workers == 2
 
 
 def test_environment_sets_workers_threads_and_bind(load_conf):
