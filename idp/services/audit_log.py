@@ -12,8 +12,9 @@ from typing import Iterator
 from sqlalchemy import Select, select
 
 from idp.extensions import db
-from idp.models import AuditEvent, Membership, Role
+from idp.models import AuditEvent
 from idp.services import keyset
+from idp.services.organization_access import managed_organizations_query
 
 ORDER_COLUMNS = (AuditEvent.created_at, AuditEvent.id)
 EXPORT_BATCH_SIZE = 1000
@@ -49,9 +50,7 @@ _EQUALITY_FILTERS = ("action", "actor_user_id", "target_type", "target_id", "org
 
 def administered_organization_ids(user_id: str) -> frozenset[str]:
     """The organizations in which the user is an owner or admin."""
-    query = select(Membership.organization_id).where(
-        Membership.user_id == user_id, Membership.role.in_([Role.OWNER.value, Role.ADMIN.value]))
-    return frozenset(db.session.scalars(query))
+    return frozenset(db.session.scalars(managed_organizations_query(user_id)))
 
 
 def events_query(filters: AuditFilter, visible_organization_ids: frozenset[str] | None) -> Select:

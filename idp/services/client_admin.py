@@ -16,13 +16,14 @@ from sqlalchemy import Select, or_, select
 
 from idp.errors import Forbidden, NotFound
 from idp.extensions import db
-from idp.models import Membership, OAuthClient, Organization, Role, utcnow
+from idp.models import OAuthClient, Organization, utcnow
 from idp.security.secrets import hash_client_secret, new_token
 from idp.services import audit
 from idp.services.client_generation import client_changed
 from idp.services.client_metadata import refuse, validate_client_metadata
 from idp.services.client_registration import apply_metadata
 from idp.services.management_scopes import MANAGEMENT_SCOPES, management_scopes_in
+from idp.services.organization_access import managed_organizations_query
 
 # Fields of /api/v1/clients beyond RFC 7591 metadata (client_name maps onto the `name` column).
 POLICY_FIELDS = ("require_pkce", "first_party", "access_token_lifetime", "refresh_token_lifetime", "is_active")
@@ -63,9 +64,7 @@ def clients_query(organization_ids: list[str] | None, organization_id: str | Non
 
 def managed_organization_ids(user_id: str) -> list[str]:
     """The organizations whose clients a user manages: those where they are an owner or admin."""
-    query = select(Membership.organization_id).where(
-        Membership.user_id == user_id, Membership.role.in_([Role.OWNER.value, Role.ADMIN.value]))
-    return list(db.session.scalars(query))
+    return list(db.session.scalars(managed_organizations_query(user_id)))
 
 
 def find_client(client_id: str, *, for_update: bool = False) -> OAuthClient | None:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Select, select
+
 from idp.models import Membership, Organization, Role, User
+
+MANAGING_ROLES = tuple(role.value for role in Role if role.manages)
+
+
+def managed_organizations_query(user_id: str) -> Select:
+    """The ids of the organizations in which the user is an owner or admin (a subquery for IN, or run
+    as is)."""
+    return select(Membership.organization_id).where(Membership.user_id == user_id,
+                                                    Membership.role.in_(MANAGING_ROLES))
 
 
 @dataclass(frozen=True)

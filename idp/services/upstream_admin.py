@@ -28,8 +28,9 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.errors import Conflict, Forbidden, NotFound, ValidationError
 from idp.extensions import db
-from idp.models import Membership, Organization, Role, Upstream
+from idp.models import Organization, Role, Upstream
 from idp.services import audit, upstreams
+from idp.services.organization_access import managed_organizations_query
 
 # The settings each kind takes through the API (flat request fields), and its write-only secrets.
 KIND_SETTINGS = {
@@ -91,8 +92,7 @@ def _managed_organizations(actor: Actor):
     """The organizations whose upstreams a non-platform-admin manages (a subquery for a user)."""
     if actor.is_service_account:
         return [actor.organization_id]
-    return select(Membership.organization_id).where(
-        Membership.user_id == actor.actor_user_id, Membership.role.in_([Role.OWNER.value, Role.ADMIN.value]))
+    return managed_organizations_query(actor.actor_user_id)
 
 
 UPSTREAM_ORDER = (Upstream.created_at, Upstream.id)
