@@ -53,8 +53,8 @@ graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 
 # Workers are recycled now and then, at staggered counts, so a slow leak never grows without bound.
-# Rarely: a new worker imports the app again (about 1.4 s of CPU), which every 1000 requests added
-# about 1.4 ms of CPU to each request, more than a client_credentials token costs (bench/README.md).
+# Rarely: a new worker imports the app again (about 1.2 s of CPU), which every 1000 requests added
+# about 1.2 ms of CPU to each request, as much as a client_credentials token costs (bench/README.md).
 max_requests = _int("GUNICORN_MAX_REQUESTS", 100_000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 10_000)
 
