@@ -56,9 +56,8 @@ def clients_query(organization_ids: list[str] | None, organization_id: str | Non
     if organization_id is not None:
         query = query.where(OAuthClient.organization_id == organization_id)
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(OAuthClient.name.ilike(pattern, escape="\\"),
-                                OAuthClient.client_id.ilike(pattern, escape="\\")))
+        query = query.where(or_(OAuthClient.name.icontains(q, autoescape=True),
+                                OAuthClient.client_id.icontains(q, autoescape=True)))
     return query
 
 

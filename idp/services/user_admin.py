@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from idp.errors import Conflict, NotFound, RateLimited
@@ -58,17 +58,13 @@ class UserFilters:
     created_since: datetime | None = None
 
 
-def _contains(column, text: str):
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return func.lower(column).like(f"%{escaped}%", escape="\\")
-
-
 def users_query(filters: UserFilters) -> Select:
     """The users matching `filters`, as one statement (EXISTS subqueries, no per-row query), for keyset
     pagination on (created_at, id)."""
     query = select(User)
     if filters.q:
-        query = query.where(or_(_contains(User.email, filters.q), _contains(User.name, filters.q)))
+        query = query.where(or_(User.email.icontains(filters.q, autoescape=True),
+                                User.name.icontains(filters.q, autoescape=True)))
     if filters.status:
         query = query.where(User.is_active.is_(filters.status == "active"))
     if filters.organization_id:
