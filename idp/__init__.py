@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from flask import Flask
 
-from idp.config import PROJECT_ROOT, ConfigError, as_flask_config, load_settings, plain_http_issuer
+from idp.config import PROJECT_ROOT, ConfigError, as_flask_config, load_settings
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -20,10 +19,6 @@ def create_app(overrides: dict | None = None) -> Flask:
                                 static_folder=str(PROJECT_ROOT / "static"),
                                 instance_path=str(PROJECT_ROOT / "instance"))
     app.config.update(as_flask_config(settings))
-    if settings.profile != "production" and plain_http_issuer(settings.values["ISSUER"]):
-        # Authlib refuses a plain-http request URI (a 500 on every authorization) and reads this switch only from
-        # the environment; production never gets here (it requires an https ISSUER).
-        os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
     setup_logging(app, settings.warnings)
     setup_extensions(app)
     setup_plumbing(app)

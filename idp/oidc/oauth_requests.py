@@ -10,6 +10,8 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import Request, current_app
 
+from idp.config import plain_http_issuer
+
 
 class RequestValuesPayload(OAuth2Payload):
     """The request's parameters (query, and form for a POST), read into plain dicts once.
@@ -31,12 +33,23 @@ class RequestValuesPayload(OAuth2Payload):
         return defaultdict(list, self._request.values.lists())
 
 
+def _init_on_issuer(oauth_request: OAuth2Request, method: str, path: str, headers) -> None:
+    """OAuth2Request's set-up for `path` on ISSUER. Authlib refuses a plain-http request URI other than
+    loopback (RFC 6749 3.1); this URI is the ISSUER's, which start-up already ruled on (production requires
+    https; a development ISSUER on plain http is warned about), so Authlib checks the https form of it and
+    keeps every other https check it makes (client metadata, for one)."""
+    issuer = current_app.config["ISSUER"]
+    uri = issuer + path
+    checked = "https:" + uri[len("http:"):] if uri.startswith("http:") and plain_http_issuer(issuer) else uri
+    OAuth2Request.__init__(oauth_request, method=method, uri=checked, headers=headers)
+    oauth_request.uri = uri
+
+
 class IssuerOAuth2Request(FlaskOAuth2Request):
     """The current request, its URI rebuilt on ISSUER so proxies and Host headers cannot change it."""
 
     def __init__(self, request: Request):
-        uri = current_app.config["ISSUER"] + request.full_path.rstrip("?")
-        OAuth2Request.__init__(self, method=request.method, uri=uri, headers=request.headers)
+        _init_on_issuer(self, request.method, request.full_path.rstrip("?"), request.headers)
         self._request = request
         self.payload = RequestValuesPayload(request)
         self.browser_session = None
@@ -46,7 +59,7 @@ class StoredAuthorizationRequest(OAuth2Request):
     """A pending authorization request's validated parameters, replayed as a GET to /oauth2/authorize."""
 
     def __init__(self, params: dict):
-        super().__init__(method="GET", uri=current_app.config["ISSUER"] + "/oauth2/authorize", headers={})
+        _init_on_issuer(self, "GET", "/oauth2/authorize", {})
         self.payload = BasicOAuth2Payload(dict(params))
         self.browser_session = None
 
