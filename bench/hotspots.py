@@ -92,9 +92,10 @@ def main() -> int:
         return 0
     from bench.prepare import PYTHON, prepare
 
-    prepared = prepare(Path(tempfile.mkdtemp(prefix="authy2-profile-")))
-    return subprocess.call([str(PYTHON), __file__, args.name, "-n", str(args.count), "--top", str(args.top),
-                            "--inner", *(["--time"] if args.time else [])], env=prepared.env)
+    with tempfile.TemporaryDirectory(prefix="authy2-profile-") as state_dir:  # keys and secrets: removed after
+        prepared = prepare(Path(state_dir))
+        return subprocess.call([str(PYTHON), __file__, args.name, "-n", str(args.count), "--top", str(args.top),
+                                "--inner", *(["--time"] if args.time else [])], env=prepared.env)
 
 
 if __name__ == "__main__":
