@@ -21,13 +21,13 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import selectinload
 
 from idp.errors import Conflict, Forbidden, NotFound, ValidationError
 from idp.extensions import db
 from idp.models import Membership, OAuthClient, Organization, Role, User
-from idp.services import audit
+from idp.services import accounts, audit
 from idp.services.client_generation import client_changed
 from idp.services.organization_access import OrganizationAccess, OrganizationActor
 
@@ -107,7 +107,7 @@ def _first_owner(actor: OrganizationActor, owner_email: str | None, owner_user_i
 
 def _names(user: User, email: str | None, user_id: str | None) -> bool:
     """Whether the email (any case) or id given is `user`'s own."""
-    return email.strip().lower() == user.email.lower() if email else user_id == user.id
+    return accounts.canonical_email(email) == accounts.canonical_email(user.email) if email else user_id == user.id
 
 
 def _refuse_creation(actor: OrganizationActor, message: str) -> None:
@@ -222,7 +222,7 @@ def members_query(access: OrganizationAccess) -> Select:
 def _find_user(email: str | None, user_id: str | None, fields: tuple[str, str] = ("email", "user_id")) -> User:
     """The active account with this email (any case) or id; ValidationError naming `fields`' one given."""
     if email:
-        user = db.session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())).first()
+        user = accounts.find_user_by_email(email)  # stored canonical: the unique index answers
     else:
         user = db.session.get(User, user_id) if user_id else None
     if user is None or not user.is_active:
