@@ -8,27 +8,21 @@ there (idp.services.invitations). An unknown, resent, revoked, used or expired l
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import SubmitField
 
 from idp.errors import BadRequest, Conflict, Forbidden, ValidationError
 from idp.models import Invitation, User
-from idp.security.passwords import MAX_LENGTH as PASSWORD_MAX
 from idp.services import browser_sessions, invitations
 from idp.web.blueprint import bp
 from idp.web.errors_on_forms import show_on_form
 from idp.web.form_limits import register_limited
-from idp.web.forms import ActionForm
+from idp.web.forms import ActionForm, RegisterForm
 
 
-class InvitationRegisterForm(FlaskForm):
+class InvitationRegisterForm(RegisterForm):
     """Registration for the invited address, which the form does not ask for."""
 
-    name = StringField("Full name", validators=[DataRequired("Enter your name."), Length(max=200)])
-    password = PasswordField("Password", validators=[DataRequired("Choose a password."), Length(max=PASSWORD_MAX)])
-    confirm = PasswordField("Confirm password", validators=[DataRequired("Type the password again."),
-                                                           EqualTo("password", "The passwords do not match.")])
+    email = None  # (WTForms: a subclass drops a field by setting it to None)
     submit = SubmitField("Create account and join")
 
 
