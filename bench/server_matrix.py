@@ -17,6 +17,7 @@ from pathlib import Path
 from statistics import median
 
 from bench import prepare as preparing
+from bench.report import usable_pairs
 from bench.scenarios import APP_SCENARIOS, CEILING_SCENARIOS, Context, Load, Outcome, run_scenario
 from bench.server import MemorySampler
 
@@ -58,8 +59,7 @@ class Row:
     error: str = ""
 
     def usable(self, connections: int) -> list[tuple[Outcome, Outcome]]:
-        return [(c, a) for c, a in self.pairs.get(connections, []) if c.rate and a.rate
-                and not (c.unavailable or a.unavailable)]
+        return usable_pairs(self.pairs.get(connections, []), "client_credentials", connections)
 
     def figures(self, connections: int) -> dict:
         usable = self.usable(connections)
