@@ -62,3 +62,9 @@ def record_failure(action: str, *, actor_user_id: str | None = None, target_type
 def pending_failures() -> list[AuditEvent]:
     """Failure events recorded during this request and not yet written."""
     return g.pop("audit_failures", []) if has_request_context() else []
+
+
+def changed_fields(before: dict, after: dict) -> list[str]:
+    """The names of the fields whose values differ between two snapshots, sorted (for the `changed`
+    of audit details: names only, never the values)."""
+    return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))

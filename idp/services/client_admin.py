@@ -171,8 +171,7 @@ def update_client(actor: ClientActor, client: OAuthClient, data: dict, server_me
     metadata = _validated({**client.client_metadata, **data}, server_metadata)
     apply_metadata(client, metadata)
     _apply_policy(client, data)
-    after = _snapshot(client)
-    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    changed = audit.changed_fields(before, _snapshot(client))
     if changed:
         db.session.flush()
         _audit("client.updated", actor, client, changed=changed)

@@ -83,8 +83,7 @@ def update_client(client: OAuthClient, metadata: dict) -> None:
     """RFC 7592 2.2: the registration replaced by `metadata`; every worker's cache drops the old one."""
     before = client.client_metadata
     apply_metadata(client, metadata)
-    after = client.client_metadata
-    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    changed = audit.changed_fields(before, client.client_metadata)
     audit.record("client.updated", target_type="client", target_id=client.client_id,
                  organization_id=client.organization_id, details={"changed": changed, "via": "registration"})
     client_changed()
