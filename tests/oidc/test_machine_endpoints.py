@@ -110,6 +110,7 @@ def _machine_requests(client, rp):
     return [token, client.post("/oauth2/introspect", data={"token": "x"}, headers=basic_auth(rp.client_id)),
             client.post("/oauth2/revoke", data={"token": "x"}, headers=basic_auth(rp.client_id)),
             client.get("/oauth2/userinfo", headers=bearer), client.post("/oauth2/register", json={}),
+            client.get("/oauth2/register/some-client", headers={"Authorization": "Bearer x"}),  # (a path with a variable)
             *(client.get(path) for path in DOCUMENTS),
             client.get("/.well-known/webfinger", query_string={"resource": "acct:joe@localhost"})]
 
