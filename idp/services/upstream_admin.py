@@ -109,11 +109,6 @@ def upstreams_query(actor: Actor, organization_id: str | None = None) -> Select:
     return query
 
 
-def list_upstreams(actor: Actor, organization_id: str | None = None) -> list[Upstream]:
-    """Every upstream of upstreams_query, by slug."""
-    return list(db.session.scalars(upstreams_query(actor, organization_id).order_by(Upstream.slug)))
-
-
 def get_upstream(actor: Actor, upstream_id: str, *, for_update: bool = False) -> Upstream:
     """The upstream, when `actor` may manage it; NotFound otherwise (its existence is not revealed).
     `for_update` locks the row, so of two writers holding one ETag the second sees the first's change
