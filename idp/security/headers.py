@@ -29,7 +29,8 @@ def _policy(script: str) -> str:
 
 # Built once: most responses (every JSON and token response) carry no nonce.
 NO_NONCE_POLICY = _policy("'self'")
-CONSTANT_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
+CONSTANT_HEADERS = (NOSNIFF, ("X-Frame-Options", "DENY"),
                     ("Referrer-Policy", "no-referrer"), ("Cross-Origin-Opener-Policy", "same-origin"))
 HSTS = "max-age=31536000; includeSubDomains"
 
@@ -82,7 +83,7 @@ def machine_headers(*, https_issuer: bool, carries_tokens: bool):
     into HTML); HSTS as on every response (RFC 6797); and where tokens or credentials travel,
     `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 5.1) unless the view chose its own.
     CSP, framing and referrer policies govern documents a browser renders, so they are left off."""
-    always = [CONSTANT_HEADERS[0]] + ([("Strict-Transport-Security", HSTS)] if https_issuer else [])
+    always = [NOSNIFF] + ([("Strict-Transport-Security", HSTS)] if https_issuer else [])
 
     def apply_machine_headers(response):
         headers = response.headers
