@@ -275,11 +275,6 @@ def revoke_grant(grant_id: str) -> int:
     return _revoke_where(lambda m: m.grant_id == grant_id)
 
 
-def revoke_session_tokens(session_id: str) -> int:
-    """Revoke every token issued under one SSO session (logout)."""
-    return _revoke_where(lambda m: m.session_id == session_id)
-
-
 def revoke_tokens_of_sessions(session_ids: list[str]) -> int:
     """Revoke every token issued under any of these SSO sessions (they were signed out or revoked)."""
     return _revoke_where(lambda m: m.session_id.in_(session_ids)) if session_ids else 0
