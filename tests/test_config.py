@@ -154,8 +154,6 @@ def test_plain_http_lan_issuer_lifts_no_https_check_but_its_own(monkeypatch, tmp
     assert accepted.status_code == 201
 
 
-@pytest.mark.xfail(strict=True, reason="a 500: Authlib's rpinitiated ClientMetadataClaims raises a bare ValueError, "
-                                       "which services.client_metadata._through_registries does not turn into a refusal")
 def test_plain_http_lan_issuer_keeps_the_https_rule_for_public_clients_logout_uris(monkeypatch, tmp_path):
     """OIDC RP-Initiated Logout 1.0 3.1: a public client's post_logout_redirect_uris must be https (http only
     for confidential clients): 400 invalid_client_metadata (RFC 7591 3.2.2)."""

@@ -82,6 +82,13 @@ def _through_registries(data: dict, server_metadata: dict) -> dict:
             raise refuse(error.claim, error.description) from None
         except JoseError as error:
             raise refuse("_body", error.description) from None
+        except ValueError as error:
+            # Authlib's RP-Initiated Logout registry (3.1: http post-logout URIs only for confidential clients)
+            # raises a bare ValueError naming the member.
+            if "post_logout_redirect_uris" not in str(error):
+                raise
+            raise refuse("post_logout_redirect_uris", "post_logout_redirect_uris must use https for a public "
+                                                      "client (token_endpoint_auth_method none).") from None
         metadata.update(**claims.get_registered_claims())
     return metadata
 

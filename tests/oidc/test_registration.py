@@ -212,3 +212,15 @@ def issue_token(client) -> str:
     """Another single-use initial access token, from the CLI."""
     result = client.application.test_cli_runner().invoke(args=["clients", "initial-token"])
     return result.output.strip()
+
+
+def test_public_client_with_http_post_logout_uri_is_invalid_client_metadata(client, initial_token):
+    """OIDC RP-Initiated Logout 1.0 3.1: post_logout_redirect_uris MAY be http only for confidential clients;
+    a public client's is refused with 400 invalid_client_metadata (RFC 7591 3.2.2), never a 500. The same
+    URI on a confidential client registers."""
+    public = register(client, initial_token, token_endpoint_auth_method="none",
+                      post_logout_redirect_uris=["http://rp.example/bye"])
+    assert public.status_code == 400 and public.get_json()["error"] == "invalid_client_metadata"
+    assert "post_logout_redirect_uris" in public.get_json()["error_description"]
+    confidential = register(client, initial_token, post_logout_redirect_uris=["http://rp.example/bye"])
+    assert confidential.status_code == 201
