@@ -1,4 +1,5 @@
-"""The management API's one way of doing lists, ETags, unknown fields and change lists.
+"""The management API's one way of doing lists, ETags and unknown fields (changed field names for audit
+rows: idp.services.audit.changed_fields).
 
 Lists: `limit` (1..200, default 50) and an opaque `cursor`; `meta.pagination.next_cursor` is null
 at the end. Writes: `If-Match` with the `ETag` a GET returned, 412 on a mismatch (RFC 9110
@@ -188,9 +189,3 @@ def with_etag(result, etag: str):
         headers = {**(result[2] if len(result) > 2 else {}), "ETag": etag}
         return (body, status, headers) if status is not None else (body, headers)
     return result, {"ETag": etag}
-
-
-def changed_fields(before: dict, after: dict) -> list[str]:
-    """The names of the fields whose values differ between two snapshots, sorted (for audit
-    details: names only, never the values)."""
-    return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))

@@ -11,13 +11,14 @@ from flask_smorest import Api, Blueprint
 from sqlalchemy import insert, select
 
 from idp.api.conventions import (
-    PageArgsSchema, PageMetaSchema, StrictSchema, changed_fields, check_if_match, decode_cursor, encode_cursor,
+    PageArgsSchema, PageMetaSchema, StrictSchema, check_if_match, decode_cursor, encode_cursor,
     etag_for, page_meta, paginate, with_etag,
 )
 from idp.errors import PreconditionFailed, ValidationError
 from idp.extensions import db
 from idp.models import AuditEvent
 from idp.models.base import new_id
+from idp.services.audit import changed_fields
 
 COLUMNS = (AuditEvent.created_at, AuditEvent.id)
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
