@@ -2,7 +2,10 @@
 
 Prepares the bench's stores like run.py, then re-runs itself inside the app's environment and
 profiles the steady state of one request kind (warm caches), printing the costliest functions by
-own time and by cumulative time. NAME: client_credentials, authorize, code, refresh, login, discovery, jwks.
+own time and by cumulative time. NAME: client_credentials, authorize, code, refresh, login, discovery, jwks; or `ceiling` / `hello`,
+the bench's references (bench/ceiling_app.py) in the same process, to read a scenario's in-process
+figure against (`--time` both, one after the other: CPU time is steadier than rates on a busy machine).
+BENCH_DATABASE / BENCH_REDIS_DB pick other stores than the bench's own (bench/prepare.py).
 """
 from __future__ import annotations
 
@@ -51,12 +54,27 @@ def request_makers(app) -> dict:
     }
 
 
+def reference_makers() -> dict:
+    """The ceiling's token endpoint and the hello-world route, driven like the app's scenarios."""
+    from bench import ceiling_app
+
+    client = ceiling_app.create_app().test_client(use_cookies=False)
+    headers = {"Authorization": f"Basic {probe.BASIC}"}
+    return {
+        "ceiling": (lambda: None, lambda _: client.post("/oauth2/token", headers=headers,
+                                                        data={"grant_type": "client_credentials"})),
+        "hello": (lambda: None, lambda _: client.get("/hello")),
+    }
+
+
 def profile_inside(name: str, count: int, top: int, timing: bool = False) -> None:
     """Profile `count` requests of kind `name` (their set-up requests are not profiled)."""
-    from idp import create_app
+    if name in ("ceiling", "hello"):
+        prepare, send = reference_makers()[name]
+    else:
+        from idp import create_app
 
-    app = create_app()
-    prepare, send = request_makers(app)[name]
+        prepare, send = request_makers(create_app())[name]
     send(prepare())
     inputs = [prepare() for _ in range(count)]
     if timing:

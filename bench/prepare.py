@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -11,9 +12,12 @@ from pathlib import Path
 
 from bench.server import ROOT, environment
 
-DATABASE = "authy2_bench"
+# BENCH_DATABASE / BENCH_REDIS_DB: another database and Redis db, so that two profiling runs
+# (bench/hotspots.py) can prepare side by side without dropping each other's stores.
+DATABASE = os.environ.get("BENCH_DATABASE", "authy2_bench")
 DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{DATABASE}"
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_DB = os.environ.get("BENCH_REDIS_DB", "15")
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 ISSUER = "https://idp.bench.localhost"
 BCRYPT_COST = 12
 FLASK = ROOT / ".venv" / "bin" / "flask"
@@ -52,7 +56,7 @@ def reset_stores() -> None:
     """Drop and recreate the bench database; empty the bench Redis db."""
     for sql in (f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)", f"CREATE DATABASE {DATABASE}"):
         run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", sql, "postgres"], {})
-    run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "-n", "15", "flushdb"], {})
+    run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "-n", REDIS_DB, "flushdb"], {})
 
 
 def prepare(state_dir: Path, profile: str = "production") -> Preparation:
