@@ -17,13 +17,15 @@ of requests from any number of addresses cannot bomb one mailbox, nor tell wheth
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Callable
 
 from flask import after_this_request, current_app, has_request_context, render_template, url_for
 from limits import RateLimitItem, parse_many
 
-from idp.models import User
+from idp.models import TokenPurpose, User
 from idp.security.ratelimits import mail_recipient_key, mail_recipient_limit
+from idp.services.account_tokens import LIFETIMES
 from idp.services.cache import get_counters
 from idp.services.mail import MailDeliveryError, send_mail
 
@@ -105,11 +107,22 @@ def _deliver_after_response(deliver: Callable[[], bool]) -> None:
     after_this_request(attach)
 
 
+def lifetime_text(lifetime: int | timedelta) -> str:
+    """A link's lifetime (seconds or a timedelta) for people: "7 days", "12 hours", "30 minutes"."""
+    seconds = int(lifetime.total_seconds()) if isinstance(lifetime, timedelta) else lifetime
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
 def send_verification_mail(user: User, token: str, *, after_response: bool = False) -> bool:
     """Mail the single-use link that confirms `user` owns their address."""
     brand = current_app.config["BRAND_NAME"]
     return _send(user, "verify_email", f"Confirm your email address for {brand}", after_response=after_response,
-                 link=issuer_url("web.verify_email", token=token))
+                 link=issuer_url("web.verify_email", token=token),
+                 lifetime=lifetime_text(LIFETIMES[TokenPurpose.VERIFY_EMAIL]))
 
 
 def send_already_registered_mail(user: User) -> bool:
@@ -120,27 +133,29 @@ def send_already_registered_mail(user: User) -> bool:
 
 
 def send_reset_mail(user: User, token: str) -> bool:
-    """Mail the single-use, 30-minute password reset link, after the response."""
+    """Mail the single-use password reset link, after the response."""
     brand = current_app.config["BRAND_NAME"]
     return _send(user, "reset_password", f"Reset your {brand} password", after_response=True,
-                 link=issuer_url("web.reset_password", token=token))
+                 link=issuer_url("web.reset_password", token=token),
+                 lifetime=lifetime_text(LIFETIMES[TokenPurpose.RESET_PASSWORD]))
 
 
-def send_link_confirmation_mail(user: User, token: str, *, provider: str) -> bool:
-    """Mail the single-use, 15-minute link that adds `provider` as a way to sign in to `user`'s account
-    (it works only in the browser that signed in with the provider), after the response."""
+def send_link_confirmation_mail(user: User, token: str, *, provider: str, lifetime: timedelta) -> bool:
+    """Mail the single-use link, usable for `lifetime`, that adds `provider` as a way to sign in to
+    `user`'s account (it works only in the browser that signed in with the provider), after the response."""
     brand = current_app.config["BRAND_NAME"]
     return _send(user, "link_account", f"Add {provider} as a way to sign in to {brand}", after_response=True,
-                 provider=provider, link=issuer_url("web.confirm_link_by_mail", token=token))
+                 provider=provider, link=issuer_url("web.confirm_link_by_mail", token=token),
+                 lifetime=lifetime_text(lifetime))
 
 
 def send_account_invitation_mail(user: User, token: str) -> bool:
-    """Mail the single-use, 72-hour link where someone a platform admin made an account for chooses its
-    first password (which also verifies the address), after the response."""
+    """Mail the single-use link where someone a platform admin made an account for chooses its first
+    password (which also verifies the address), after the response."""
     brand = current_app.config["BRAND_NAME"]
     return _send(user, "account_invitation", f"Your {brand} account is ready: choose a password",
                  after_response=True, link=issuer_url("web.set_password", token=token),
-                 login_link=issuer_url("web.login"))
+                 login_link=issuer_url("web.login"), lifetime=lifetime_text(LIFETIMES[TokenPurpose.SET_PASSWORD]))
 
 
 @dataclass(frozen=True)

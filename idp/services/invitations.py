@@ -25,7 +25,7 @@ from idp.models import Invitation, InvitationStatus, Membership, Organization, R
 from idp.models.base import new_id
 from idp.security.secrets import hash_token, new_token
 from idp.services import accounts, audit, federated_identities
-from idp.services.account_mail import Invitee, recipient_can_receive, send_invitation_mail
+from idp.services.account_mail import Invitee, lifetime_text, recipient_can_receive, send_invitation_mail
 
 INVALID_INVITATION = "This invitation link is no longer valid."
 MAX_TOKEN_LENGTH = 200
@@ -165,15 +165,6 @@ def register_and_accept(token: str | None, name: str, password: str) -> tuple[Us
     user = accounts.register(invitation.email, password, name)
     invitation, _ = accept(token, user)
     return user, invitation
-
-
-def lifetime_text(seconds: int) -> str:
-    """INVITATION_LIFETIME for people: "7 days", "12 hours", "30 minutes"."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
 
 
 def _require_may_grant(role: Role, inviter: Inviter, organization_id: str, action: str) -> None:

@@ -73,7 +73,7 @@ def send_confirmation_mail(link: PendingLink) -> None:
     token = new_token()
     link.mail_token_hash = hash_token(token)
     db.session.flush()
-    send_link_confirmation_mail(link.user, token, provider=link.upstream.display_name)
+    send_link_confirmation_mail(link.user, token, provider=link.upstream.display_name, lifetime=LIFETIME)
 
 
 def link_for_mail_token(token: str | None, browser_hash: str | None) -> PendingLink:

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 import pytest
 
+from idp.models import TokenPurpose
 from idp.security.ratelimits import mail_recipient_key
-from idp.services.account_mail import send_reset_mail, send_verification_mail
+from idp.services import account_tokens
+from idp.services.account_mail import (lifetime_text, send_account_invitation_mail, send_link_confirmation_mail,
+                                       send_reset_mail, send_verification_mail)
 
 
 @pytest.fixture
@@ -89,3 +93,31 @@ def test_operator_mail_of_the_contact_form_is_not_recipient_limited(make_app, sm
         response = client.post("/api/v1/contact", json=enquiry, environ_base={"REMOTE_ADDR": f"198.51.100.{n}"})
         assert response.status_code == 201
     assert [m["To"] for m in smtp_sink.wait_for(5)] == ["team@example.com"] * 5
+
+
+def test_lifetime_text_is_readable():
+    """A link's lifetime is told to people in the largest whole unit."""
+    assert [lifetime_text(s) for s in (604800, 86400, 7200, 90, 61)] == [
+        "7 days", "1 day", "2 hours", "90 seconds", "61 seconds"]
+    assert lifetime_text(timedelta(minutes=30)) == "30 minutes"
+
+
+def test_each_mail_states_the_lifetime_its_link_really_has(mail_app, smtp_sink, factories, monkeypatch):
+    """The expiry a mail announces comes from the lifetime the link is issued with, not from the template."""
+    monkeypatch.setitem(account_tokens.LIFETIMES, TokenPurpose.RESET_PASSWORD, timedelta(minutes=45))
+    monkeypatch.setitem(account_tokens.LIFETIMES, TokenPurpose.SET_PASSWORD, timedelta(hours=48))
+    monkeypatch.setitem(account_tokens.LIFETIMES, TokenPurpose.VERIFY_EMAIL, timedelta(hours=12))
+    users = [factories.user(email=f"u{n}@example.com") for n in range(4)]
+    _in_request(mail_app, lambda: [send_reset_mail(users[0], "r"), send_account_invitation_mail(users[1], "s"),
+                                   send_verification_mail(users[2], "v"),
+                                   send_link_confirmation_mail(users[3], "l", provider="GitHub",
+                                                               lifetime=timedelta(minutes=20))])
+    by_recipient = {m["To"]: m for m in smtp_sink.wait_for(4, timeout=2)}
+    expected = {users[0].email: "expires in 45 minutes", users[1].email: "expires in 2 days",
+                users[2].email: "expires in 12 hours", users[3].email: "expires in 20 minutes"}
+    for address, phrase in expected.items():
+        message = by_recipient[address]
+        for part in message.walk():
+            if part.get_content_maintype() == "text":
+                text = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+                assert phrase in " ".join(text.split()), (address, part.get_content_type())

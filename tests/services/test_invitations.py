@@ -50,12 +50,6 @@ def test_accept_refuses_an_account_of_another_address(app, factories):
     assert memberships(app) == 0
 
 
-def test_lifetime_text_is_readable():
-    """INVITATION_LIFETIME is told to people in the largest whole unit."""
-    assert [invitations.lifetime_text(s) for s in (604800, 86400, 7200, 90, 61)] == [
-        "7 days", "1 day", "2 hours", "90 seconds", "61 seconds"]
-
-
 @pytest.mark.postgres
 def test_two_racing_accepts_make_one_membership(app, factories, monkeypatch):
     """Both accepts find the link open before either writes; the conditional UPDATE lets one win (the other
