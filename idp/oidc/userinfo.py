@@ -10,17 +10,17 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from flask import Response, current_app, jsonify, request
 
 from idp.models import AccessToken
-from idp.oidc.bearer import find_access_token
+from idp.oidc.bearer import find_issuer_access_token
 from idp.oidc.claims import userinfo_claims
 
 REALM = "userinfo"
 
 
 class JWTAccessTokenValidator(BearerTokenValidator):
-    """RFC 9068 4: signature by a published key, typ at+jwt, iss, exp; then the jti row."""
+    """RFC 9068 4: signature by a published key, typ at+jwt, iss, exp, aud the issuer; then the jti row."""
 
     def authenticate_token(self, token_string: str) -> AccessToken | None:
-        token = find_access_token(token_string)
+        token = find_issuer_access_token(token_string)
         return token if token is not None and not token.is_expired() else None
 
     def validate_token(self, token, scopes, request):

@@ -82,3 +82,18 @@ def test_tokens_die_with_a_revoked_session_but_outlive_an_idle_one(flow, user, c
         db.session.commit()
     assert client.get("/oauth2/userinfo", headers=bearer).status_code == 401
     assert flow.refresh(tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def test_userinfo_refuses_a_token_minted_for_the_management_api(app, client, factories, user):
+    """RFC 9068 4: a resource server refuses an access token whose `aud` does not name it. A token
+    granted a management scope has aud = API_AUDIENCE only, so UserInfo (the issuer's resource)
+    answers 401 invalid_token even though the token also carries `openid`."""
+    from tests.oidc.conftest import REDIRECT_URI, Flow
+
+    rp = factories.client(redirect_uris=[REDIRECT_URI], first_party=True, scope="openid manage:organizations",
+                          grant_types=["authorization_code"])
+    flow = Flow(app, client, rp)
+    flow.sign_in(user)
+    token = flow.tokens(scope="openid manage:organizations")["access_token"]
+    response = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401 and 'error="invalid_token"' in response.headers["WWW-Authenticate"]
