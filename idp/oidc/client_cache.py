@@ -3,7 +3,8 @@
 Entries live at most CLIENT_CACHE_SECONDS, and each lookup checks them against the client generation
 (idp.services.client_generation), which every client change moves after its commit:
 - a change made in this process drops every entry here at once;
-- with REDIS_URL, a change made on any worker or node drops them at the next lookup (one Redis GET);
+- with REDIS_URL, a change made on any worker or node drops them within SHARED_RECHECK_SECONDS (each
+  worker reads the shared generation from Redis at most that often);
 - without Redis, or while it is down, an entry is served at most UNCHECKED_SECONDS after it was read,
   so other workers see a change within a second (the embedded default is one process anyway).
 A row changed in the database by hand, behind the services, is seen after CLIENT_CACHE_SECONDS.

@@ -2,10 +2,11 @@
 transaction commits, every time any client changes.
 
 Two parts: this process's own counter (a change made here is seen here at once), and with REDIS_URL a
-random value under one Redis key that every worker and node reads on each cached lookup (a change
-anywhere is seen everywhere at once). Random rather than INCR, so a Redis that restarts empty can never
-bring an old value back. A change is announced only after COMMIT: a reader that sees the new value
-reads the new row.
+random value under one Redis key that every worker and node reads at most every SHARED_RECHECK_SECONDS
+(a change anywhere is seen everywhere within that, well inside the one second the two-node setup
+promises; a change announced by this process makes its next lookup read the key again). Random rather
+than INCR, so a Redis that restarts empty can never bring an old value back. A change is announced
+only after COMMIT: a reader that sees the new value reads the new row.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 
 import redis
@@ -32,6 +34,10 @@ _PENDING = "client_changes_pending"
 _LOCAL = "client_generation"
 _READER = "client_generation_reader"
 
+# How long a worker serves the shared generation it last read before reading it again: a Redis GET
+# per token request cost about a tenth of the request, and one per 100 ms per worker costs nothing.
+SHARED_RECHECK_SECONDS = 0.1
+
 
 @dataclass(frozen=True)
 class Generation:
@@ -48,29 +54,42 @@ def client_changed() -> None:
 
 
 def current_generation() -> Generation:
-    """This process's counter and the shared Redis value ("" when never set)."""
-    shared = None
+    """This process's counter and the shared Redis value ("" when never set), the latter as read at
+    most SHARED_RECHECK_SECONDS ago."""
     guard = get_redis()
-    if guard is not None:
-        try:
-            value = guard.call(_shared_reader().read)
-            shared = value.decode() if isinstance(value, bytes) else (value or "")
-        except RedisDown:
-            shared = None
+    shared = None if guard is None else _shared_reader().recent(guard)
     return Generation(_local_counter().value, shared)
 
 
 class SharedGenerationReader:
-    """GET of the shared generation over a Redis connection of the calling thread's own.
+    """The shared generation, read again once SHARED_RECHECK_SECONDS have passed or this process
+    announced a change since; each GET over a Redis connection of the calling thread's own.
 
-    Every cached client lookup reads the generation, and taking a connection out of redis-py's pool
-    and putting it back costs twice the round trip itself. The connection is made by the client's
-    pool (same address, timeouts and credentials), never shared between threads or across a fork,
-    and dropped on any error so that the next read starts on a fresh one.
+    Taking a connection out of redis-py's pool and putting it back costs twice the round trip
+    itself. The connection is made by the client's pool (same address, timeouts and credentials),
+    never shared between threads or across a fork, and dropped on any error so that the next read
+    starts on a fresh one. "Redis down" (None) is remembered like a value: the guard's breaker decides
+    when Redis is tried again, and entries read meanwhile are trusted a second only.
     """
 
     def __init__(self):
         self._local = threading.local()
+        # (monotonic time the GET was sent, this process's announcements then, the value or None)
+        self._last: tuple[float, int, str | None] = (float("-inf"), -1, None)
+
+    def recent(self, guard) -> str | None:
+        read_at, announcements, value = self._last
+        now = time.monotonic()
+        if now - read_at < SHARED_RECHECK_SECONDS and announcements == _PROCESS_ANNOUNCEMENTS.value:
+            return value
+        announcements = _PROCESS_ANNOUNCEMENTS.value  # taken before the GET: a later change re-reads
+        try:
+            raw = guard.call(self.read)
+            value = raw.decode() if isinstance(raw, bytes) else (raw or "")
+        except RedisDown:
+            value = None
+        self._last = (now, announcements, value)
+        return value
 
     def read(self, client: redis.Redis):
         local = self._local
@@ -108,6 +127,11 @@ class _Counter:
         self.value = next(self._values)  # itertools.count is atomic under the GIL
 
 
+# Changes announced by any app of this process: each app's reader then reads the shared value again
+# at its next lookup rather than serving the one it read before the change.
+_PROCESS_ANNOUNCEMENTS = _Counter()
+
+
 def _local_counter() -> _Counter:
     counters = current_app.extensions.setdefault(_LOCAL, _Counter())
     return counters
@@ -120,6 +144,7 @@ def _announce() -> None:
         return
     try:
         guard.call(lambda client: client.set(GENERATION_KEY, secrets.token_hex(8)))
+        _PROCESS_ANNOUNCEMENTS.bump()
     except RedisDown:
         # Other workers fall back to entries at most a second old while they cannot read Redis either.
         logger.warning("client change not announced on Redis (unreachable); other workers may serve the old "

@@ -186,3 +186,23 @@ def test_a_generation_connection_closed_by_redis_is_replaced(make_app, rp):
     _deactivate(writer, rp.id)
     assert _token(http, rp).status_code == 401
     assert not guard.is_down
+
+
+@pytest.mark.redis
+def test_a_change_announced_by_another_node_is_seen_after_one_recheck(make_app, rp):
+    """A change announced on Redis by another process (the generation key set, as its commit does)
+    reaches this worker once SHARED_RECHECK_SECONDS have passed since its last read of the key: well
+    within the second the two-node setup promises, without a Redis GET per token request."""
+    import time
+
+    from idp.services.cache import get_redis
+    from idp.services.client_generation import GENERATION_KEY, SHARED_RECHECK_SECONDS
+
+    reader = make_app(CLIENT_CACHE_SECONDS=30)
+    http = reader.test_client()
+    assert _token(http, rp).status_code == 200
+    _deactivate(make_app(), rp.id, announce=False)
+    with reader.app_context():
+        get_redis().client.set(GENERATION_KEY, "set-by-another-node")
+    time.sleep(SHARED_RECHECK_SECONDS)
+    assert _token(http, rp).status_code == 401
