@@ -2,7 +2,9 @@
 
 Run with the bench's app environment (bench/run.py does). Each request is made twice and the
 second is counted: the steady state, with per-process caches (client, keys) warm. `--show`
-prints the statements too.
+prints the statements too. A connection ping (`pool_pre_ping`'s, or idp.extensions' ping of an idle
+pooled connection) counts as a statement: a round trip like any other, though it is sent below
+SQLAlchemy's cursor events.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from sqlalchemy import event, select
 
 from bench import probe
 from idp import create_app
-from idp.extensions import db
+from idp.extensions import db, idle_connection_ping
 from idp.models import SessionKind, User
 from idp.services import sessions
 from idp.services.browser_sessions import cookie_name
@@ -28,6 +30,20 @@ class StatementLog:
 
     def __call__(self, conn, cursor, statement, parameters, context, executemany):
         self.statements.append(" ".join(statement.split())[:200])
+
+    def watch_pings(self, engine) -> None:
+        """Log pool_pre_ping's pings and the idle-connection ping's (idp.extensions) as statements."""
+        self._log_calls(engine.dialect, "do_ping", "SELECT 1 (pool pre-ping)")
+        self._log_calls(idle_connection_ping, "ping", "SELECT 1 (ping of an idle pooled connection)")
+
+    def _log_calls(self, owner, method: str, label: str) -> None:
+        original = getattr(owner, method)
+
+        def logged(dbapi_connection):
+            self.statements.append(label)
+            return original(dbapi_connection)
+
+        setattr(owner, method, logged)
 
 
 def browser_cookie(app) -> str:
@@ -103,6 +119,7 @@ def measure(app) -> dict:
     log = StatementLog()
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", log)
+        log.watch_pings(db.engine)
     kinds = RequestKinds(app, log)
     results = {}
     for name, send in kinds.table().items():

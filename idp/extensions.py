@@ -1,6 +1,8 @@
 """Shared extension objects, bound to an app in create_app()."""
 from __future__ import annotations
 
+import time
+
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_migrate import Migrate
@@ -8,6 +10,8 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.pool import Pool
 from sqlalchemy.orm import DeclarativeBase
 
 from idp.security.client_ip import client_ip
@@ -39,3 +43,44 @@ def _enforce_sqlite_foreign_keys(dbapi_connection, connection_record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+class IdleConnectionPing:
+    """Ping a pooled connection before handing it out only when it sat unused for `idle_seconds`.
+
+    pool_pre_ping pays a SELECT 1 round trip on every checkout. Under load a connection is back in use
+    within milliseconds, so a ping then buys nothing the request's own first statement would not find
+    out (a dead connection there answers 503 with Retry-After, and SQLAlchemy discards the pool's older
+    connections). A connection left idle is the one a database restart during a quiet spell kills:
+    that one is pinged, and a dead one makes the pool discard every connection it opened before and
+    connect afresh, so the first request after the restart succeeds.
+    """
+
+    def __init__(self, idle_seconds: float):
+        self.idle_seconds = idle_seconds
+
+    def note_checkin(self, dbapi_connection, connection_record) -> None:
+        connection_record.info["checked_in_at"] = time.monotonic()
+
+    def check_on_checkout(self, dbapi_connection, connection_record, connection_proxy) -> None:
+        checked_in_at = connection_record.info.pop("checked_in_at", None)
+        if checked_in_at is None or time.monotonic() - checked_in_at < self.idle_seconds:
+            return  # a fresh connection, or one in use moments ago
+        if not self.ping(dbapi_connection):
+            raise InvalidatePoolError("a pooled connection was found dead after sitting idle")
+
+    def ping(self, dbapi_connection) -> bool:
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception:  # any driver error: this connection cannot serve a request
+            return False
+        return True
+
+
+idle_connection_ping = IdleConnectionPing(idle_seconds=1.0)
+event.listen(Pool, "checkin", idle_connection_ping.note_checkin)
+event.listen(Pool, "checkout", idle_connection_ping.check_on_checkout)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session as OrmSession
 
 from idp.errors import DatabaseUnavailable
-from idp.extensions import db
+from idp.extensions import db, idle_connection_ping
 from tests.api.envelope_assertions import assert_error
 from tests.conftest import DATABASE_URL
 from tests.factories import DEFAULT_PASSWORD
@@ -261,3 +261,35 @@ def test_terminated_backends_under_load_answer_503_never_500(make_app, factories
     for kind, _, headers, text in refused:
         _assert_503_in_format(kind, headers, text)
     assert after.status_code == 200 and after.json()["data"]["token"]
+
+
+# PostgreSQL: every connection ended between requests (what a restart does) ------------------------
+
+def terminate_every_backend() -> int:
+    url = make_url(DATABASE_URL).render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as connection:
+        return len(connection.execute(TERMINATE_OTHERS).fetchall())
+
+
+@pytest.mark.postgres
+def test_restart_while_idle_costs_no_request(client, factories, monkeypatch):
+    """PostgreSQL ends every pooled connection while the app is idle: the pool pings the idle
+    connection before handing it out, finds it dead, reconnects, and the next login answers 200."""
+    factories.user(email=EMAIL)
+    assert login(client).status_code == 200
+    assert terminate_every_backend() > 0
+    monkeypatch.setattr(idle_connection_ping, "idle_seconds", 0.0)  # as if idle for longer than the threshold
+    assert login(client).status_code == 200
+
+
+@pytest.mark.postgres
+def test_connection_ended_moments_after_use_is_one_503_then_fresh_connections(client, factories, monkeypatch):
+    """A connection in use moments ago is not pinged (no round trip on the hot path): ended under it,
+    the request answers 503 with Retry-After (RFC 9110 15.6.4), the pool discards its older
+    connections, and the next login succeeds."""
+    monkeypatch.setattr(idle_connection_ping, "idle_seconds", 3600.0)
+    factories.user(email=EMAIL)
+    assert login(client).status_code == 200
+    assert terminate_every_backend() > 0
+    assert_retry_after(login(client))
+    assert login(client).status_code == 200
