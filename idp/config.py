@@ -341,9 +341,9 @@ def as_flask_config(settings: Settings) -> dict:
         TESTING=settings.profile == "testing",
         # hide_parameters: a database error never writes bound values (hashes, emails) to the log.
         # No pool_pre_ping: its SELECT 1 was one round trip in five on every request that uses the
-        # database. A connection found dead by a statement (a PostgreSQL restart, a terminated backend)
-        # answers that request 503 with Retry-After (idp.error_handlers), and SQLAlchemy then discards
-        # every connection the pool opened before it, so the next request gets a fresh one.
+        # database. Only a connection left idle is pinged (idp.extensions.IdleConnectionPing); one that
+        # dies under a request answers it 503 with Retry-After (idp.error_handlers), and SQLAlchemy then
+        # discards every connection the pool opened before it, so the next request gets a fresh one.
         # pool_recycle bounds a connection's age at the cost of a clock read on checkout: a proxy or a
         # failover that ends old connections (PgBouncer's server_lifetime is 3600 s) meets none.
         SQLALCHEMY_ENGINE_OPTIONS={"pool_recycle": 1800, "hide_parameters": True},
