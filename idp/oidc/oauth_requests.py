@@ -26,11 +26,19 @@ class RequestValuesPayload(OAuth2Payload):
 
     @cached_property
     def data(self) -> dict:
-        return self._request.values.to_dict()
+        return self._values().to_dict()
 
     @cached_property
     def datalist(self) -> defaultdict[str, list]:
-        return defaultdict(list, self._request.values.lists())
+        return defaultdict(list, self._values().lists())
+
+    def _values(self):
+        """`request.values` (the query, and the form unless a GET), without merging the two when the
+        query is empty: a token request's parameters are all in its form."""
+        request = self._request
+        if request.method != "GET" and not request.query_string:
+            return request.form
+        return request.values
 
 
 def _init_on_issuer(oauth_request: OAuth2Request, method: str, path: str, headers) -> None:
@@ -41,8 +49,10 @@ def _init_on_issuer(oauth_request: OAuth2Request, method: str, path: str, header
     issuer = current_app.config["ISSUER"]
     uri = issuer + path
     checked = "https:" + uri[len("http:"):] if uri.startswith("http:") and plain_http_issuer(issuer) else uri
-    OAuth2Request.__init__(oauth_request, method=method, uri=checked, headers=headers)
+    # The headers are set after: Authlib's `headers or {}` would count a request's headers one by one.
+    OAuth2Request.__init__(oauth_request, method=method, uri=checked)
     oauth_request.uri = uri
+    oauth_request.headers = headers
 
 
 class IssuerOAuth2Request(FlaskOAuth2Request):

@@ -115,7 +115,8 @@ class SharedGenerationReader:
 
 
 def _shared_reader() -> SharedGenerationReader:
-    return current_app.extensions.setdefault(_READER, SharedGenerationReader())
+    reader = current_app.extensions.get(_READER)
+    return reader if reader is not None else current_app.extensions.setdefault(_READER, SharedGenerationReader())
 
 
 class _Counter:
@@ -133,8 +134,8 @@ _PROCESS_ANNOUNCEMENTS = _Counter()
 
 
 def _local_counter() -> _Counter:
-    counters = current_app.extensions.setdefault(_LOCAL, _Counter())
-    return counters
+    counter = current_app.extensions.get(_LOCAL)
+    return counter if counter is not None else current_app.extensions.setdefault(_LOCAL, _Counter())
 
 
 def _announce() -> None:
