@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Request, UnsupportedGrantTypeError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Flask, request
 
@@ -25,6 +25,28 @@ AUDITED_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke")
 
 class AuthorizationServer(FlaskAuthorizationServer):
     """Authlib's server with our request shape; tokens are persisted where they are minted."""
+
+    def __init__(self, app: Flask | None = None, query_client=None):
+        # grant_type -> the token grants registered for it, in registration order.
+        self._token_grants_by_type: dict[str | None, list] = {}
+        super().__init__(app, query_client=query_client)
+
+    def register_grant(self, grant_cls, extensions=None) -> None:
+        super().register_grant(grant_cls, extensions)
+        if hasattr(grant_cls, "check_token_endpoint"):
+            self._token_grants_by_type.setdefault(grant_cls.GRANT_TYPE, []).append((grant_cls, extensions))
+
+    def get_token_grant(self, request):
+        """Authlib's choice (the first registered grant whose check_token_endpoint accepts the request),
+        asking only the grants registered for the request's grant_type instead of every grant in turn."""
+        grant_type = request.payload.grant_type
+        for grant_cls, extensions in self._token_grants_by_type.get(grant_type, ()):
+            if grant_cls.check_token_endpoint(request):
+                grant = grant_cls(request, self)
+                for extension in extensions or ():
+                    extension(grant)
+                return grant
+        raise UnsupportedGrantTypeError(grant_type)
 
     def create_oauth2_request(self, req) -> OAuth2Request:
         if isinstance(req, OAuth2Request):
