@@ -151,7 +151,13 @@ def run_scenario(scenario: Scenario, ctx: Context, load: Load) -> Outcome:
     except OSError as exc:
         return Outcome(scenario.name, scenario.unit, unavailable=f"{type(exc).__name__}: {exc}",
                        connections=load.connections)
-    events = result.counters.get(scenario.counter, 0) if scenario.counter else result.requests
+    if scenario.counter:
+        events = result.counters.get(scenario.counter, 0)
+    else:
+        # When wrk stops, each of its connections has one request out, which the server completes
+        # uncounted by wrk: once the server is idle, the CPU spent is that of all of them.
+        wait_until_idle(ctx)
+        events = result.requests + load.connections
     rate = result.rate_of(scenario.counter) if scenario.counter else result.rps
     return Outcome(scenario.name, scenario.unit, rate=rate, result=result, cpu=meter.stop(events),
                    connections=load.connections)
