@@ -77,8 +77,10 @@ def sign(claims: dict, alg: str = "RS256", typ: str = "JWT") -> str:
     return signer.sign(claims)
 
 
-def mint_access_token(client: OAuthClient, user: User | None, scope: str, context: GrantContext) -> tuple[str, int]:
-    """An RFC 9068 access token (typ at+jwt); returns it and its lifetime.
+def mint_access_token(client: OAuthClient, user: User | None, scope: str,
+                      context: GrantContext) -> tuple[str, int, dict | None]:
+    """An RFC 9068 access token (typ at+jwt); returns it, its lifetime and the row to record it by
+    (services.tokens.access_token_row; None for a client-credentials token).
 
     RFC 9068 2.2 `aud`: API_AUDIENCE when the scope has a management scope (a token for the
     management API only), else the issuer, whose userinfo endpoint is the token's resource.
@@ -93,13 +95,12 @@ def mint_access_token(client: OAuthClient, user: User | None, scope: str, contex
         claims["auth_time"] = int(context.auth_time.timestamp())
     if context.session_id:
         claims["sid"] = context.session_id
-    if user is not None:
-        # User tokens get a row: logout, consent withdrawal and code replay revoke them by session or grant.
-        # Client-credentials tokens have neither; they are recorded only if revoked (RFC 7009 deny-list).
-        token_records.record_access_token(client, user, jti, scope, now + timedelta(seconds=lifetime),
-                                          session_id=context.session_id, grant_id=context.grant_id,
-                                          claims=context.claims)
-    return sign(claims, "RS256", typ="at+jwt"), lifetime
+    # User tokens get a row: logout, consent withdrawal and code replay revoke them by session or grant.
+    # Client-credentials tokens have neither; they are recorded only if revoked (RFC 7009 deny-list).
+    row = None if user is None else token_records.access_token_row(
+        client, user, jti, scope, now + timedelta(seconds=lifetime), session_id=context.session_id,
+        grant_id=context.grant_id, claims=context.claims)
+    return sign(claims, "RS256", typ="at+jwt"), lifetime, row
 
 
 def mint_id_token(client: OAuthClient, user: User, scope: str, context: GrantContext, nonce: str | None,
@@ -145,10 +146,14 @@ def issue_tokens(client: OAuthClient, user: User | None, scope: str, context: Gr
     the audience the granted scope gets; a refusal rolls back whatever the grant already did.
     """
     check_resource(scope)
-    access_token, lifetime = mint_access_token(client, user, scope, context)
+    access_token, lifetime, access_row = mint_access_token(client, user, scope, context)
     body = {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
-    if include_refresh_token and user is not None:
-        body["refresh_token"] = token_records.create_refresh_token(
+    if access_row is None:
+        return body
+    refresh_row = None
+    if include_refresh_token:
+        body["refresh_token"], refresh_row = token_records.refresh_token_row(
             client, user, scope, session_id=context.session_id, grant_id=context.grant_id, claims=context.claims,
             auth_time=context.auth_time, acr=context.acr, amr=context.amr)
+    token_records.record_issued_tokens(access_row, refresh_row)
     return body

@@ -4,6 +4,10 @@ Codes and refresh tokens are stored as SHA-256 hashes only. Consuming is an atom
 UPDATE ... WHERE used IS NULL whose rowcount decides the single winner, so concurrent redemptions
 on PostgreSQL let exactly one through.
 
+On PostgreSQL a redemption is one statement: the consuming UPDATE ... RETURNING in a WITH, joined to
+the user and session it needs, and the rows a token response mints are one INSERT in a WITH of the
+other. SQLite has no data-modifying WITH, so there the same steps are one statement each.
+
 New rows on the token hot path are written with a Core INSERT (in the request's transaction, so
 they still commit or roll back with it): nothing reads the ORM object back, and the unit of work
 costs more CPU per row than the INSERT itself. For the same reason a code or refresh token being
@@ -22,6 +26,7 @@ from sqlalchemy.orm import joinedload
 
 from idp.extensions import db
 from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, Session, User, utcnow
+from idp.models.base import new_id
 from idp.models.grant import CodeBinding
 from idp.models.token import TokenBinding
 from idp.models.session import SessionStatus
@@ -84,7 +89,7 @@ class RedeemableCode(CodeBinding):
     amr: list | None
     expires_at: datetime
     used_at: datetime | None
-    user: TokenUser
+    user: TokenUser | None
     session_status: str | None
     session_expires_at: datetime | None
 
@@ -134,13 +139,52 @@ CODE_COLUMNS = ("id", "oauth_client_id", "user_id", "session_id", "redirect_uri"
                 "code_challenge_method", "claims", "auth_time", "acr", "amr", "expires_at", "used_at")
 
 
+# The columns of the rows a token response writes (idp.oidc.tokens.issue_tokens): every one is bound,
+# so one statement built once serves every request.
+ACCESS_ROW_COLUMNS = ("id", "jti", "oauth_client_id", "user_id", "session_id", "grant_id", "scope", "claims",
+                      "issued_at", "expires_at")
+REFRESH_ROW_COLUMNS = ("id", "token_hash", "oauth_client_id", "user_id", "session_id", "grant_id", "scope", "claims",
+                       "auth_time", "acr", "amr", "issued_at", "expires_at")
+
+
+def _bound_insert(table, columns: tuple[str, ...]):
+    return table.insert().values({name: bindparam(f"{table.name}_{name}", type_=table.c[name].type)
+                                  for name in columns})
+
+
+def _joined_redemption(consuming, columns: tuple[str, ...], users, sessions, *session_columns: str):
+    """PostgreSQL: `consuming` (an UPDATE ... RETURNING `columns`) in a WITH, joined to its user and
+    session: the row, its user and its session in the statement that consumes it."""
+    consumed = consuming.returning(*[consuming.table.c[name] for name in columns]).cte("consumed")
+    return (select(*[consumed.c[name] for name in columns], *_user_columns(users),
+                   *[sessions.c[name].label(f"session_{name}") for name in session_columns])
+            .select_from(consumed.outerjoin(users, users.c.id == consumed.c.user_id)
+                         .outerjoin(sessions, sessions.c.id == consumed.c.session_id)))
+
+
 @cache
 def _statement(name: str):
     """The hot-path statements, built once with bind parameters: SQLAlchemy memoizes a statement's
     cache key on the object, so reusing it skips rebuilding the query and its key on every request."""
     codes, refresh = AuthorizationCode.__table__, RefreshToken.__table__
     users, sessions = User.__table__, Session.__table__
+    # The bind names differ from the column names: an UPDATE would read a same-named one as a SET value.
+    redeem_code = (update(codes).where(codes.c.code_hash == bindparam("presented_hash"),
+                                       codes.c.oauth_client_id == bindparam("client_id"), codes.c.used_at.is_(None))
+                   .values(used_at=bindparam("now")))
+    # An expired token is left as it is: the refusal needs no write.
+    redeem_refresh_token = (update(refresh).where(refresh.c.token_hash == bindparam("presented_hash"),
+                                                  refresh.c.rotated_at.is_(None), refresh.c.revoked_at.is_(None),
+                                                  refresh.c.expires_at > bindparam("now"))
+                            .values(rotated_at=bindparam("now")))
+    access_rows, refresh_rows = _bound_insert(AccessToken.__table__, ACCESS_ROW_COLUMNS), \
+        _bound_insert(refresh, REFRESH_ROW_COLUMNS)
     statements = {
+        "redeem_code": _joined_redemption(redeem_code, CODE_COLUMNS, users, sessions, "status", "expires_at"),
+        "redeem_refresh_token": _joined_redemption(redeem_refresh_token, REFRESH_COLUMNS, users, sessions, "status"),
+        "insert_access_row": access_rows,
+        "insert_refresh_row": refresh_rows,
+        "insert_token_rows": refresh_rows.add_cte(access_rows.cte("access_row")),
         # Only the user and session columns the token request reads: the wide rows cost more to fetch
         # and load than the query itself.
         "find_code": (select(*[codes.c[name] for name in CODE_COLUMNS], *_user_columns(users),
@@ -185,14 +229,24 @@ def create_code(client: OAuthClient, user: User, **binding) -> str:
     return code
 
 
+def _consumes_in_one_statement() -> bool:
+    """PostgreSQL runs a data-modifying WITH; SQLite has none."""
+    return db.engine.dialect.name == "postgresql"
+
+
+def _redeemable_code(row) -> RedeemableCode:
+    values = row._mapping
+    return RedeemableCode(**{name: values[name] for name in CODE_COLUMNS},
+                          user=_token_user(row) if row.user_subject is not None else None,
+                          session_status=row.session_status, session_expires_at=row.session_expires_at)
+
+
 def find_code(code: str, client: OAuthClient) -> RedeemableCode | None:
     """The code `code` issued to `client` (used or not), or None."""
     row = db.session.execute(_statement("find_code"), {"code_hash": hash_token(code)}).first()
     if row is None or row.oauth_client_id != client.id:
         return None
-    values = row._mapping
-    return RedeemableCode(**{name: values[name] for name in CODE_COLUMNS}, user=_token_user(row),
-                          session_status=row.session_status, session_expires_at=row.session_expires_at)
+    return _redeemable_code(row)
 
 
 def consume_code(code: RedeemableCode) -> bool:
@@ -201,12 +255,49 @@ def consume_code(code: RedeemableCode) -> bool:
     return result.rowcount == 1
 
 
+def redeem_code(code: str, client: OAuthClient) -> RedeemableCode | None:
+    """The unused code `code` of `client`, marked used by this call (the one winner of concurrent
+    redemptions), or None: unknown, another client's, or already used (find_code tells which)."""
+    if not _consumes_in_one_statement():
+        row = find_code(code, client)
+        return row if row is not None and row.used_at is None and consume_code(row) else None
+    row = db.session.execute(_statement("redeem_code"), {"presented_hash": hash_token(code), "client_id": client.id,
+                                                         "now": utcnow()}).first()
+    return _redeemable_code(row) if row is not None else None
+
+
 # -- access tokens (JWTs; a row per jti so revocation is honoured) --
+def access_token_row(client: OAuthClient, user: User | TokenUser | None, jti: str, scope: str,
+                     expires_at: datetime, session_id: str | None = None, grant_id: str | None = None,
+                     claims: dict | None = None) -> dict:
+    """The row recording access token `jti` (ACCESS_ROW_COLUMNS), for record_issued_tokens."""
+    return {"id": new_id(), "jti": jti, "oauth_client_id": client.id, "user_id": user.id if user else None,
+            "session_id": session_id, "grant_id": grant_id, "scope": scope, "claims": claims,
+            "issued_at": utcnow(), "expires_at": expires_at}
+
+
 def record_access_token(client: OAuthClient, user: User | None, jti: str, scope: str, expires_at: datetime,
                         **binding) -> None:
     """Record an issued access token by jti, so revocation is honoured on use."""
-    _insert(AccessToken, jti=jti, oauth_client_id=client.id, user_id=user.id if user else None, scope=scope,
-            issued_at=utcnow(), expires_at=expires_at, **binding)
+    _insert(AccessToken, **access_token_row(client, user, jti, scope, expires_at, **binding))
+
+
+def record_issued_tokens(access_row: dict, refresh_row: dict | None) -> None:
+    """Write the rows of one token response (access_token_row, refresh_token_row) in the request's
+    transaction: on PostgreSQL both in one statement."""
+    if refresh_row is None:
+        db.session.execute(_statement("insert_access_row"), _bound(AccessToken, access_row))
+    elif _consumes_in_one_statement():
+        db.session.execute(_statement("insert_token_rows"),
+                           {**_bound(AccessToken, access_row), **_bound(RefreshToken, refresh_row)})
+    else:
+        db.session.execute(_statement("insert_access_row"), _bound(AccessToken, access_row))
+        db.session.execute(_statement("insert_refresh_row"), _bound(RefreshToken, refresh_row))
+
+
+def _bound(model, row: dict) -> dict:
+    """`row`'s values under the bind names of _bound_insert."""
+    return {f"{model.__tablename__}_{name}": value for name, value in row.items()}
 
 
 def find_access_token(jti: str | None) -> AccessToken | None:
@@ -224,13 +315,23 @@ def unrecorded_machine_token(claims: dict, client: OAuthClient) -> AccessToken:
 
 
 # -- refresh tokens (opaque, hashed, rotated on every use) --
-def create_refresh_token(client: OAuthClient, user: User, scope: str, **binding) -> str:
-    """Store a new refresh token (hash only); returns the raw token."""
+def refresh_token_row(client: OAuthClient, user: User | TokenUser, scope: str, session_id: str | None = None,
+                      grant_id: str | None = None, claims: dict | None = None, auth_time: datetime | None = None,
+                      acr: str | None = None, amr: list | None = None) -> tuple[str, dict]:
+    """A new refresh token and the row storing its hash (REFRESH_ROW_COLUMNS), for record_issued_tokens."""
     token = new_token(32)
     lifetime = client.refresh_token_lifetime or current_app.config["REFRESH_TOKEN_LIFETIME"]
     now = utcnow()
-    _insert(RefreshToken, token_hash=hash_token(token), oauth_client_id=client.id, user_id=user.id, scope=scope,
-            issued_at=now, expires_at=now + timedelta(seconds=lifetime), **binding)
+    return token, {"id": new_id(), "token_hash": hash_token(token), "oauth_client_id": client.id,
+                   "user_id": user.id, "session_id": session_id, "grant_id": grant_id, "scope": scope,
+                   "claims": claims, "auth_time": auth_time, "acr": acr, "amr": amr, "issued_at": now,
+                   "expires_at": now + timedelta(seconds=lifetime)}
+
+
+def create_refresh_token(client: OAuthClient, user: User, scope: str, **binding) -> str:
+    """Store a new refresh token (hash only); returns the raw token."""
+    token, row = refresh_token_row(client, user, scope, **binding)
+    _insert(RefreshToken, **row)
     return token
 
 
@@ -246,11 +347,13 @@ def find_refresh_token_to_redeem(token: str | None) -> RedeemableRefreshToken | 
     if not token:
         return None
     row = db.session.execute(_statement("find_refresh_token_row"), {"token_hash": hash_token(token)}).first()
-    if row is None:
-        return None
+    return _redeemable_refresh_token(row) if row is not None else None
+
+
+def _redeemable_refresh_token(row) -> RedeemableRefreshToken:
     values = row._mapping
     return RedeemableRefreshToken(**{name: values[name] for name in REFRESH_COLUMNS},
-                                  user=_token_user(row) if row.user_id is not None else None,
+                                  user=_token_user(row) if row.user_subject is not None else None,
                                   session_status=row.session_status)
 
 
@@ -258,6 +361,21 @@ def rotate_refresh_token(row: RefreshToken | RedeemableRefreshToken) -> bool:
     """Mark `row` exchanged; True only for the one caller that flipped it (atomic)."""
     result = db.session.execute(_statement("rotate_refresh_token"), {"token_id": row.id, "now": utcnow()})
     return result.rowcount == 1
+
+
+def redeem_refresh_token(token: str | None) -> RedeemableRefreshToken | None:
+    """The unexpired refresh token `token`, neither revoked nor exchanged before, marked exchanged by
+    this call (the one winner of concurrent refreshes), or None (find_refresh_token_to_redeem tells why).
+    Its session and client are the caller's to check: a refusal rolls the exchange back."""
+    if not token:
+        return None
+    if not _consumes_in_one_statement():
+        row = find_refresh_token_to_redeem(token)
+        usable = row is not None and row.revoked_at is None and row.rotated_at is None and not row.is_expired()
+        return row if usable and rotate_refresh_token(row) else None
+    row = db.session.execute(_statement("redeem_refresh_token"),
+                             {"presented_hash": hash_token(token), "now": utcnow()}).first()
+    return _redeemable_refresh_token(row) if row is not None else None
 
 
 # -- revocation --

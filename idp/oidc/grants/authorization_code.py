@@ -55,12 +55,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def query_authorization_code(self, code: str, client) -> RedeemableCode | None:
         """RFC 6749 4.1.2 / RFC 9700 4.5: a second redemption fails and revokes the code's tokens."""
-        row = token_records.find_code(code, client)
+        row = token_records.redeem_code(code, client)
         if row is None:
+            spent = token_records.find_code(code, client)
+            if spent is not None and spent.used_at is not None:
+                revoke_after_replay(spent.id, client.client_id)
+                raise InvalidGrantError("The authorization code was already used.")
             return None
-        if row.used_at is not None or not token_records.consume_code(row):
-            revoke_after_replay(row.id, client.client_id)
-            raise InvalidGrantError("The authorization code was already used.")
         if row.expires_at <= utcnow():
             return None
         if not row.session_is_live(utcnow()):

@@ -19,23 +19,26 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> RedeemableRefreshToken | None:
-        """RFC 9700 4.14.2: a token already exchanged is reuse; the whole family is revoked."""
-        row = token_records.find_refresh_token_to_redeem(refresh_token)
-        if row is None or row.revoked_at is not None or row.is_expired() or row.session_revoked():
+        """RFC 9700 4.14.2: a token already exchanged is reuse; the whole family is revoked.
+
+        The token is exchanged (rotated) as it is read; every refusal after that answers 400, whose
+        rollback undoes the exchange."""
+        row = token_records.redeem_refresh_token(refresh_token)
+        if row is None:
+            spent = token_records.find_refresh_token_to_redeem(refresh_token)
+            if spent is None or spent.revoked_at is not None or spent.is_expired() or spent.session_revoked():
+                return None
+            if spent.rotated_at is not None:
+                revoke_family_after_reuse(spent)
+                raise InvalidGrantError("The refresh token was already used.")
             return None
-        if row.rotated_at is not None:
-            revoke_family_after_reuse(row)
-            raise InvalidGrantError("The refresh token was already used.")
-        return row
+        return None if row.session_revoked() else row
 
     def authenticate_user(self, refresh_token: RedeemableRefreshToken) -> TokenUser | None:
         user = refresh_token.user
         return user if user is not None and user.is_active else None
 
     def issue_token(self, user: TokenUser, refresh_token: RedeemableRefreshToken) -> dict:
-        if not token_records.rotate_refresh_token(refresh_token):
-            revoke_family_after_reuse(refresh_token)
-            raise InvalidGrantError("The refresh token was already used.")
         scope = self.request.payload.scope or refresh_token.scope
         context = GrantContext(grant_id=refresh_token.grant_id, session_id=refresh_token.session_id,
                                claims=refresh_token.claims, auth_time=refresh_token.auth_time,
@@ -48,7 +51,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return body
 
     def revoke_old_credential(self, refresh_token: RedeemableRefreshToken) -> None:
-        """Nothing left to do: issue_token rotated the old token atomically before minting."""
+        """Nothing left to do: authenticate_refresh_token rotated the old token atomically as it read it."""
 
 
 def revoke_family_after_reuse(row: RedeemableRefreshToken) -> None:

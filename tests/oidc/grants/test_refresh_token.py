@@ -73,6 +73,21 @@ def test_refresh_token_bound_to_client(flow, user, factories):
     assert response.get_json()["error"] == "invalid_grant"
 
 
+def test_refresh_refused_to_another_client_leaves_the_token_to_its_own(flow, user, factories):
+    """RFC 6749 6 / RFC 9700 4.14.2: another client's attempt is refused and spends nothing; the
+    token's own client refreshes with it once, and only once."""
+    from tests.oidc.conftest import basic_auth
+
+    flow.sign_in(user)
+    tokens = flow.tokens(scope="openid offline_access")
+    other = factories.client()
+    refused = flow.client.post("/oauth2/token", headers=basic_auth(other.client_id),
+                               data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert refused.get_json()["error"] == "invalid_grant"
+    assert flow.refresh(tokens["refresh_token"]).status_code == 200
+    assert flow.refresh(tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
 def test_refresh_can_narrow_but_not_widen_scope(flow, user):
     """RFC 6749 6: the new scope must be within the original grant."""
     flow.sign_in(user)
