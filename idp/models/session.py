@@ -30,7 +30,8 @@ class SessionKind(str, enum.Enum):
 
 class Session(IdMixin, db.Model):
     __tablename__ = "sessions"
-    # The cleanup job marks (status ACTIVE, expires_at passed) in batches, oldest first (migration 0010).
+    # The cleanup job's batches, oldest first: marking (status ACTIVE, expires_at passed) and deleting
+    # (each status, expires_at past the retention) are range scans of this one index (migration 0011).
     __table_args__ = (Index("ix_sessions_status_expires_at", "status", "expires_at"),)
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
@@ -39,8 +40,7 @@ class Session(IdMixin, db.Model):
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=SessionStatus.ACTIVE.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-    # Indexed for the cleanup job's deletes (migration 0010).
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     absolute_expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

@@ -25,8 +25,9 @@ from idp.oidc.responses import as_flask_response, error_page, error_response, re
 from idp.security.client_ip import client_ip
 from idp.services import audit
 from idp.services import authorization_requests as pending_requests
-from idp.services.browser_sessions import current_browser_session
+from idp.services.browser_sessions import current_sign_in
 from idp.services.consent import has_consent
+from idp.services.sessions import SignIn
 
 LOGIN, CONSENT, ISSUE = "login", "consent", "issue"
 WRONG_USER, UNMET_ACR = "wrong_user", "unmet_acr"  # the request ends in an error at the redirect URI
@@ -75,7 +76,7 @@ def resume_authorization(request_id: str) -> Response:
     return proceed(grant, created_at=pending.created_at, pending_id=pending.id)
 
 
-def next_step(data: dict, grant, session: Session | None, created_at: datetime) -> str:
+def next_step(data: dict, grant, session: Session | SignIn | None, created_at: datetime) -> str:
     """What the request still needs: sign-in, consent, or nothing (issue the code)."""
     if session is None:
         return LOGIN
@@ -102,7 +103,7 @@ def next_step(data: dict, grant, session: Session | None, created_at: datetime) 
     return consent_step(prompts, grant, session, created_at)
 
 
-def consent_step(prompts: set[str], grant, session: Session, created_at: datetime) -> str:
+def consent_step(prompts: set[str], grant, session: Session | SignIn, created_at: datetime) -> str:
     """Consent: always asked under prompt=consent, else unless remembered or first-party."""
     scopes = (grant.request.scope or "").split()
     client, user = grant.client, session.user
@@ -116,7 +117,7 @@ def consent_step(prompts: set[str], grant, session: Session, created_at: datetim
 def proceed(grant, created_at: datetime, pending_id: str | None) -> Response:
     """Issue the code, answer prompt=none errors, or send the browser to sign-in/consent."""
     data = grant.request.payload.data
-    session = current_browser_session()
+    session = current_sign_in()
     step = next_step(data, grant, session, created_at)
     state, mode = data.get("state"), data.get("response_mode")
     if pending_id and (step == ISSUE or step in REQUEST_ENDING_ERRORS):
@@ -150,7 +151,7 @@ def too_many_pending(refusal: RateLimited) -> Response:
     return response
 
 
-def issue_code(grant, session: Session) -> Response:
+def issue_code(grant, session: Session | SignIn) -> Response:
     """Redirect a new code to the client."""
     grant.request.browser_session = session
     result = grant.create_authorization_response(grant.redirect_uri, session.user)

@@ -12,6 +12,7 @@ from idp.models import Session, SessionKind, User
 from idp.security.client_ip import client_ip
 from idp.services import session_end, sessions
 from idp.services.session_end import SessionEnd
+from idp.services.sessions import SignIn
 
 PLAIN_COOKIE = "authy2_session"
 HOST_COOKIE = "__Host-authy2_session"
@@ -29,6 +30,20 @@ def current_browser_session() -> Session | None:
             sessions.touch(session, coarse=True)
         g.browser_session = session
     return g.browser_session
+
+
+def current_sign_in() -> Session | SignIn | None:
+    """The browser's live session as the authorization endpoint reads it (idle window slid, coarsely),
+    or None: the ORM Session when this request has it already (it signed in, or loaded it), else a
+    SignIn from one Core SELECT. Cached per request."""
+    if "browser_session" in g:
+        return g.browser_session
+    if "browser_sign_in" not in g:
+        sign_in = sessions.find_sign_in(request.cookies.get(cookie_name()), kind=SessionKind.BROWSER)
+        if sign_in is not None:
+            sessions.touch(sign_in, coarse=True)
+        g.browser_sign_in = sign_in
+    return g.browser_sign_in
 
 
 def current_browser_user() -> User | None:
