@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from copy import copy
 
 from flask import current_app, has_request_context, request
 from sqlalchemy import inspect
@@ -32,8 +33,8 @@ UNCHECKED_SECONDS = 1.0
 class ClientCache:
     def __init__(self, ttl: float):
         self.ttl = ttl
-        # client_id -> (read at, generation when read, column values)
-        self._entries: dict[str, tuple[float, Generation, dict]] = {}
+        # client_id -> (read at, generation when read, column values, names of the list/dict values)
+        self._entries: dict[str, tuple[float, Generation, dict, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
     def get(self, client_id: str, generation: Generation) -> OAuthClient | None:
@@ -41,7 +42,7 @@ class ClientCache:
         entry = self._entries.get(client_id)
         if entry is None or not self._fresh(entry[0], entry[1], generation):
             return None
-        return detached_copy(entry[2])
+        return detached_copy(entry[2], entry[3])
 
     def _fresh(self, read_at: float, seen: Generation, now: Generation) -> bool:
         age = time.time() - read_at
@@ -57,20 +58,22 @@ class ClientCache:
         if self.ttl <= 0 or not inspect(client).persistent:
             return
         values = {attr.key: getattr(client, attr.key) for attr in inspect(OAuthClient).column_attrs}
-        values = {key: list(value) if type(value) is list else value for key, value in values.items()}
+        mutable = tuple(key for key, value in values.items() if type(value) in (list, dict))
+        values.update((key, copy(values[key])) for key in mutable)
         with self._lock:
-            self._entries[client.client_id] = (time.time(), generation, values)
+            self._entries[client.client_id] = (time.time(), generation, values, mutable)
 
 
-def detached_copy(values: dict) -> OAuthClient:
-    """A detached OAuthClient holding `values` as its loaded state (list values copied, so a request
-    that edits its copy's redirect URIs or grant types cannot change the cached row)."""
+def detached_copy(values: dict, mutable: tuple[str, ...]) -> OAuthClient:
+    """A detached OAuthClient holding `values` as its loaded state, the `mutable` ones (JSON lists
+    and objects) copied, so a request that edits its copy's redirect URIs, grant types or keys cannot
+    change the cached row."""
     client = OAuthClient.__mapper__.class_manager.new_instance()
     # The loaded state lives in the instance __dict__, as the ORM's own row loading sets it.
-    client.__dict__.update(values)
-    for key, value in values.items():
-        if type(value) is list:
-            client.__dict__[key] = list(value)
+    state = client.__dict__
+    state.update(values)
+    for key in mutable:
+        state[key] = copy(values[key])
     make_transient_to_detached(client)
     return client
 
