@@ -56,6 +56,21 @@ def test_code_is_bound_to_its_client(flow, user, factories):
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_grant"
 
 
+def test_code_tried_by_another_client_stays_redeemable_by_its_own(flow, user, factories):
+    """RFC 6749 4.1.3: another client's attempt is refused without spending the code (nor counting as
+    a replay): its own client then redeems it once."""
+    flow.sign_in(user)
+    code = flow.code()
+    other = factories.client()
+    refused = flow.client.post("/oauth2/token", headers=basic_auth(other.client_id), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": "https://rp.example/callback",
+        "code_verifier": flow.verifier})
+    assert refused.get_json()["error"] == "invalid_grant"
+    tokens = flow.exchange(code)
+    assert tokens.status_code == 200 and "access_token" in tokens.get_json()
+    assert flow.exchange(code).get_json()["error"] == "invalid_grant"
+
+
 def test_expired_code_is_invalid_grant(flow, user):
     """RFC 6749 4.1.2: codes are short-lived (60 s by default)."""
     flow.sign_in(user)

@@ -1,6 +1,8 @@
 """The refresh_token grant: offline_access policy, rotation, reuse revoking the family."""
+import threading
 from datetime import datetime, timedelta, timezone
 
+import pytest
 import time_machine
 
 
@@ -137,3 +139,38 @@ def test_refresh_without_openid_returns_no_id_token(flow, user):
     first = flow.tokens(scope="openid offline_access")
     refreshed = flow.refresh(first["refresh_token"], scope="offline_access").get_json()
     assert "access_token" in refreshed and "id_token" not in refreshed
+
+
+@pytest.mark.postgres
+def test_concurrent_refreshes_let_exactly_one_win(oidc_server, factories):
+    """RFC 9700 4.14.2: 20 concurrent refreshes with one token on PostgreSQL -> exactly one succeeds;
+    the others are reuse, which revokes the family, the winner's new refresh token included."""
+    import requests
+
+    from tests.oidc.conftest import REDIRECT_URI, SECRET
+    from tests.oidc.test_endpoints import authorize_over_http
+
+    rp = factories.client(redirect_uris=[REDIRECT_URI], first_party=True,
+                          grant_types=["authorization_code", "refresh_token"],
+                          scope="openid profile email offline_access")
+    session, location, verifier = authorize_over_http(oidc_server, rp, factories.user())
+    token_url = oidc_server.url + "/oauth2/token"
+    first = session.fetch_token(token_url, authorization_response=location, code_verifier=verifier)
+    barrier = threading.Barrier(20)
+    responses: list[requests.Response] = []
+
+    def refresh():
+        barrier.wait()
+        responses.append(requests.post(token_url, auth=(rp.client_id, SECRET), timeout=30, data={
+            "grant_type": "refresh_token", "refresh_token": first["refresh_token"]}))
+
+    threads = [threading.Thread(target=refresh) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status_code for r in responses) == [200] + [400] * 19
+    [winner] = [r.json() for r in responses if r.status_code == 200]
+    again = requests.post(token_url, auth=(rp.client_id, SECRET), timeout=30,
+                          data={"grant_type": "refresh_token", "refresh_token": winner["refresh_token"]})
+    assert again.json()["error"] == "invalid_grant"
