@@ -66,10 +66,11 @@ class IdentityProviderFlask(Flask):
         return None
 
     def process_response(self, response):
-        plumbing = self.machine_plumbing.get(request.endpoint)
+        context = request_ctx._get_current_object()  # one context lookup for both uses
+        plumbing = self.machine_plumbing.get(context.request.endpoint)
         if plumbing is None:
             return super().process_response(response)
-        for hook in request_ctx._after_request_functions:  # after_this_request
+        for hook in context._after_request_functions:  # after_this_request
             response = self.ensure_sync(hook)(response)
         for hook in plumbing.after:
             response = hook(response)
@@ -88,8 +89,8 @@ class IdentityProviderFlask(Flask):
 
 def plan_machine_plumbing(app: Flask, page_only=()) -> None:
     """Decide once, for every view marked with machine_endpoint, which hooks it runs (issue #12):
-    no cookie session, exempt from CSRF (csrf.exempt: Flask-WTF's own hook then returns at once, a few
-    microseconds), no page headers (security.headers.machine_headers instead),
+    no cookie session, exempt from CSRF (csrf.exempt, and Flask-WTF's hook, which would only find the
+    exemption, is not run), no page headers (security.headers.machine_headers instead),
     the request id assigned lazily when echoed, Flask-Limiter only where a limit could apply, CORS
     with the options of its resource resolved now. Hooks this plan does not know are kept.
     `page_only`: more hooks that act on HTML pages only. Call after every route is registered."""
@@ -123,7 +124,7 @@ def _plan(app: Flask, rule, view, carries_tokens: bool, page_only: frozenset) ->
     limited = _limiter_applies(app, rule.endpoint, view)
     skipped_before = {assign_request_id, *([] if limited else [limiter._check_request_limit])}
     before = [hook for name in (None, *reversed(blueprints)) for hook in app.before_request_funcs.get(name, ())
-              if hook not in skipped_before]
+              if hook not in skipped_before and not _is_csrf_check(hook)]
     headers = machine_headers(https_issuer=app.config["ISSUER"].startswith("https://"), carries_tokens=carries_tokens)
     after = []
     for hook in (hook for name in (*blueprints, None) for hook in reversed(app.after_request_funcs.get(name, ()))):
@@ -168,6 +169,11 @@ def _is_limiter_headers(hook) -> bool:
     return isinstance(hook, partial) and hook.args == (limiter,)
 
 
+def _is_csrf_check(hook) -> bool:
+    """Flask-WTF's before-request hook: for a view csrf.exempt marks it returns without checking."""
+    return getattr(hook, "__qualname__", "") == "CSRFProtect.init_app.<locals>.csrf_protect"
+
+
 def _is_cors(hook) -> bool:
     return getattr(hook, "__qualname__", "") == "make_after_request_function.<locals>.cors_after_request"
 
@@ -189,10 +195,13 @@ def _planned_cors(hook, rule) -> list:
     cors_headers = _memoized_cors_headers(options)
 
     def planned_cors(response):
-        if response.headers.get(ACL_ORIGIN) or hasattr(response, FLASK_CORS_EVALUATED):
+        headers = response.headers
+        origin = headers.getlist(ACL_ORIGIN)  # not get(): a missing header raises and catches an exception
+        if (origin and origin[0]) or hasattr(response, FLASK_CORS_EVALUATED):
             return response
-        environ = request.environ
-        response.headers.extend(cors_headers(request.method, *(environ.get(key) for key in CORS_ENVIRON_KEYS)))
+        current = request._get_current_object()
+        for name, value in cors_headers(current.method, *map(current.environ.get, CORS_ENVIRON_KEYS)):
+            headers.add(name, value)
         return response
 
     return [planned_cors]

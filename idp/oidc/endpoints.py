@@ -1,6 +1,8 @@
 """The OIDC/OAuth URL table (blueprint "oidc"): thin views over the server and the flow modules."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, jsonify, render_template, request
 from werkzeug.http import parse_etags
@@ -40,11 +42,22 @@ def _published(document: PublishedDocument, max_age: int):
     """A prebuilt document with its strong ETag and `Cache-Control: public, max-age`; a GET or HEAD
     whose If-None-Match matches the tag (weak comparison, RFC 9110 13.1.2; `*` matches) is
     `304 Not Modified` with the same ETag and Cache-Control and no body (RFC 9110 15.4.5)."""
-    headers = {"ETag": document.etag, "Cache-Control": f"public, max-age={max_age}"}
-    condition = request.headers.get("If-None-Match")
+    condition = request.environ.get("HTTP_IF_NONE_MATCH")
     if condition and parse_etags(condition).contains_weak(document.tag):
-        return current_app.response_class(status=304, headers=headers)
-    return current_app.response_class(document.body, headers=headers, mimetype="application/json")
+        return current_app.response_class(status=304, headers=_validators(document, max_age))
+    return current_app.response_class([document.body], headers=_document_headers(document, max_age))
+
+
+@lru_cache(maxsize=16)
+def _validators(document: PublishedDocument, max_age: int) -> tuple:
+    """The headers a document's 200 and 304 share, built once per document (a key change makes a new one)."""
+    return ("ETag", document.etag), ("Cache-Control", f"public, max-age={max_age}")
+
+
+@lru_cache(maxsize=16)
+def _document_headers(document: PublishedDocument, max_age: int) -> tuple:
+    return (*_validators(document, max_age), ("Content-Type", "application/json"),
+            ("Content-Length", str(len(document.body))))
 
 
 @bp.get("/.well-known/openid-configuration")

@@ -83,15 +83,21 @@ def machine_headers(*, https_issuer: bool, carries_tokens: bool):
     into HTML); HSTS as on every response (RFC 6797); and where tokens or credentials travel,
     `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 5.1) unless the view chose its own.
     CSP, framing and referrer policies govern documents a browser renders, so they are left off."""
-    always = [NOSNIFF] + ([("Strict-Transport-Security", HSTS)] if https_issuer else [])
+    always = tuple((name.lower(), name, value)
+                   for name, value in (NOSNIFF, *([("Strict-Transport-Security", HSTS)] if https_issuer else [])))
+    no_store = (("Cache-Control", "no-store"), ("Pragma", "no-cache")) if carries_tokens else ()
 
     def apply_machine_headers(response):
         headers = response.headers
-        headers.extend([(name, value) for name, value in always if name not in headers])
-        if not https_issuer and request.is_secure and "Strict-Transport-Security" not in headers:
+        present = {name.lower() for name, _ in headers}  # one pass over the few headers a view set
+        for lowered, name, value in always:
+            if lowered not in present:
+                headers.add(name, value)
+        if not https_issuer and "strict-transport-security" not in present and request.is_secure:
             headers.add("Strict-Transport-Security", HSTS)
-        if carries_tokens and "Cache-Control" not in headers:
-            headers.extend((("Cache-Control", "no-store"), ("Pragma", "no-cache")))
+        if "cache-control" not in present:
+            for name, value in no_store:
+                headers.add(name, value)
         return response
 
     return apply_machine_headers
