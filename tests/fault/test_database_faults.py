@@ -172,6 +172,26 @@ def test_outage_is_logged_as_a_warning_with_the_request_id(client, factories, ou
     assert "hunter2" not in caplog.text and "secret_column" not in caplog.text
 
 
+def test_idle_connection_whose_ping_fails_is_replaced_before_the_request(client, factories, monkeypatch):
+    """A pooled connection idle past the threshold is pinged before use; one that fails the ping is
+    replaced by a fresh connection, so the request answers 200, not 503."""
+    factories.user(email=EMAIL)
+    assert login(client).status_code == 200
+    killed = []
+
+    def ping_finding_the_first_dead(dbapi_connection) -> bool:
+        if killed:
+            return True
+        dbapi_connection.close()  # really dead: handed out anyway, it would fail the request
+        killed.append(dbapi_connection)
+        return False
+
+    monkeypatch.setattr(idle_connection_ping, "idle_seconds", 0.0)
+    monkeypatch.setattr(idle_connection_ping, "ping", ping_finding_the_first_dead)
+    assert login(client).status_code == 200
+    assert len(killed) == 1
+
+
 # PostgreSQL: backends terminated under load -------------------------------------------------------
 
 TERMINATE_OTHERS = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
