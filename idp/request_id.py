@@ -28,7 +28,7 @@ def current_request_id() -> str | None:
     if not has_request_context():
         return None
     request_globals = g._get_current_object()  # one context lookup instead of three
-    request_id = getattr(request_globals, "request_id", None)
+    request_id = request_globals.get("request_id")  # not getattr: a missing attribute raises
     if request_id is None:
         request_id = request_globals.request_id = request_id_for(request.environ)
     return request_id
