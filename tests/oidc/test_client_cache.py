@@ -206,3 +206,30 @@ def test_a_change_announced_by_another_node_is_seen_after_one_recheck(make_app, 
         get_redis().client.set(GENERATION_KEY, "set-by-another-node")
     time.sleep(SHARED_RECHECK_SECONDS)
     assert _token(http, rp).status_code == 401
+
+
+def test_each_cached_copy_is_the_row_detached_and_its_own(make_app, rp):
+    """A copy served from the cache is the client row as a detached instance (its identity, nothing
+    left to load: attached to a session it reads without a SELECT), and a request editing its copy's
+    redirect URIs or name changes neither the cache nor the next request's copy."""
+    from sqlalchemy import inspect
+
+    from idp.oidc.client_cache import ClientCache
+    from idp.services.client_generation import current_generation
+
+    app = make_app(CLIENT_CACHE_SECONDS=30)
+    with app.app_context():
+        row = db.session.get(OAuthClient, rp.id)
+        redirect_uris, name = list(row.redirect_uris), row.name
+        cache, generation = ClientCache(30), current_generation()
+        cache.put(row, generation)
+        first = cache.get(rp.client_id, generation)
+        assert inspect(first).detached and inspect(first).key == inspect(row).key
+        first.redirect_uris.append("https://elsewhere.example/cb")
+        first.name = "Edited by one request"
+        second = cache.get(rp.client_id, generation)
+        assert (second.redirect_uris, second.name) == (redirect_uris, name)
+        db.session.expunge(row)
+        db.session.add(second)
+        assert count_client_selects(app, lambda: (second.redirect_uris, second.grant_types, second.name)) == 0
+        assert inspect(second).persistent and not db.session.dirty
