@@ -23,7 +23,6 @@ from idp.oidc.request_objects import resolve_request_object
 from idp.oidc.oauth_requests import StoredAuthorizationRequest
 from idp.oidc.responses import as_flask_response, error_page, error_response, redirect_to
 from idp.security.client_ip import client_ip
-from idp.services import audit
 from idp.services import authorization_requests as pending_requests
 from idp.services.browser_sessions import current_sign_in
 from idp.services.consent import has_consent
@@ -152,12 +151,9 @@ def too_many_pending(refusal: RateLimited) -> Response:
 
 
 def issue_code(grant, session: Session | SignIn) -> Response:
-    """Redirect a new code to the client."""
+    """Redirect a new code to the client (the grant audits it with the code's row)."""
     grant.request.browser_session = session
-    result = grant.create_authorization_response(grant.redirect_uri, session.user)
-    audit.record("oauth.authorized", actor_user_id=session.user_id, target_type="client",
-                 target_id=grant.client.client_id, details={"scope": grant.request.scope})
-    return as_flask_response(result)
+    return as_flask_response(grant.create_authorization_response(grant.redirect_uri, session.user))
 
 
 def interaction_url(step: str, pending_id: str) -> str:

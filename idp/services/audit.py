@@ -1,8 +1,11 @@
 """The one audit function. Successes join the caller's transaction; failures survive its rollback."""
 from __future__ import annotations
 
+from functools import cache
+
 from flask import g, has_request_context, request
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
+from sqlalchemy.sql import Executable
 
 from idp.extensions import db
 from idp.models import AuditEvent
@@ -45,6 +48,39 @@ def record(action: str, *, actor_user_id: str | None = None, target_type: str | 
     """
     row = _columns(action, "success", actor_user_id, target_type, target_id, organization_id, details)
     db.session.execute(_INSERT_EVENT, {"id": new_id(), "created_at": utcnow(), **row})
+
+
+def record_with(statement: Executable, values: dict, action: str, *, actor_user_id: str | None = None,
+                target_type: str | None = None, target_id: str | None = None,
+                organization_id: str | None = None, details: dict | None = None) -> None:
+    """Run `statement` (an INSERT built once) with `values`, which name every column that has a
+    Python-side default, and record a successful `action` with it.
+
+    On PostgreSQL one statement: the audit INSERT rides in a WITH of the other (a data-modifying WITH
+    always runs), so the write and its audit row are one round trip, atomic together; SQLite has no
+    data-modifying WITH, so there they are two statements of the same transaction.
+    """
+    row = {"id": new_id(), "created_at": utcnow(),
+           **_columns(action, "success", actor_user_id, target_type, target_id, organization_id, details)}
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(statement, values)
+        db.session.execute(_INSERT_EVENT, row)
+        return
+    event = {f"{_EVENT_PREFIX}{column.name}": row.get(column.name) for column in AuditEvent.__table__.columns}
+    db.session.execute(_with_event(statement), {**values, **event})
+
+
+_EVENT_PREFIX = "audit_event_"
+
+
+@cache
+def _with_event(statement: Executable) -> Executable:
+    """`statement` with the audit INSERT in its WITH, every event column bound under its own name
+    (built once per statement: SQLAlchemy memoizes its cache key on the object)."""
+    table = AuditEvent.__table__
+    event = insert(table).values({column.name: bindparam(f"{_EVENT_PREFIX}{column.name}", type_=column.type)
+                                  for column in table.columns})
+    return statement.add_cte(event.cte("audit_event"))
 
 
 def record_failure(action: str, *, actor_user_id: str | None = None, target_type: str | None = None,

@@ -23,6 +23,7 @@ from functools import cache
 from flask import current_app
 from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.sql import Executable
 
 from idp.extensions import db
 from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, Session, User, utcnow
@@ -221,12 +222,21 @@ def _insert(model, **values) -> None:
 
 def create_code(client: OAuthClient, user: User, **binding) -> str:
     """Store a new single-use code bound to client, user and `binding`; returns the raw code."""
+    code, statement, values = code_insert(client, user, **binding)
+    db.session.execute(statement, values)
+    return code
+
+
+def code_insert(client: OAuthClient, user: User, **binding) -> tuple[str, Executable, dict]:
+    """A new single-use code bound to client, user and `binding`, and the INSERT that stores its hash:
+    (raw code, statement, values), for a caller that runs it with more (audit.record_with)."""
     code = new_token(32)
     now = utcnow()
     lifetime = current_app.config["AUTHORIZATION_CODE_LIFETIME"]
-    _insert(AuthorizationCode, code_hash=hash_token(code), oauth_client_id=client.id, user_id=user.id,
-            created_at=now, expires_at=now + timedelta(seconds=lifetime), **binding)
-    return code
+    # Every column given: a statement carrying another INSERT in its WITH runs no Python-side defaults.
+    values = dict(id=new_id(), code_hash=hash_token(code), oauth_client_id=client.id, user_id=user.id,
+                  created_at=now, expires_at=now + timedelta(seconds=lifetime), **binding)
+    return code, _statement(f"insert:{AuthorizationCode.__tablename__}"), values
 
 
 def _consumes_in_one_statement() -> bool:

@@ -18,6 +18,22 @@ def test_signed_in_user_gets_code_with_state_and_iss(flow, user):
     assert query["state"] == "st-123" and query["iss"] == flow.app.config["ISSUER"] and query["code"]
 
 
+def test_issued_code_is_audited_with_its_row(flow, user, app):
+    """Every authorization is audited: one oauth.authorized success naming the user, the client and
+    the granted scope, written with the code (no code without its audit row, and no raw code in it)."""
+    from idp.models import AuditEvent, AuthorizationCode
+
+    flow.sign_in(user)
+    code = query_of(flow.authorize().headers["Location"])["code"]
+    with app.app_context():
+        event = AuditEvent.query.filter_by(action="oauth.authorized").one()
+        assert (event.outcome, event.actor_user_id, event.target_type, event.target_id) == \
+            ("success", user.id, "client", flow.rp.client_id)
+        assert event.details == {"scope": "openid profile email"} and code not in str(event.details)
+        row = AuthorizationCode.query.one()
+        assert row.user_id == user.id and row.id != event.id
+
+
 def test_unknown_client_shows_error_page_not_redirect(flow, client):
     """RFC 6749 4.1.2.1: an unknown client_id gets an HTML error page, never a redirect."""
     response = flow.authorize(client_id="nobody")

@@ -14,6 +14,7 @@ from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token, refresh_a
 from idp.services import audit
 from idp.services import tokens as token_records
 from idp.services.management_scopes import management_scopes_in
+from idp.services.sessions import SignIn
 from idp.services.tokens import RedeemableCode, TokenUser
 
 
@@ -44,14 +45,20 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return authorization_response(redirect_uri, params, self.request.payload.data.get("response_mode"))
 
     def save_authorization_code(self, code, request) -> str:
+        """Store the code and audit the user's authorization of the client, in one statement where
+        the database can (audit.record_with)."""
         data = request.payload.data
-        session: Session = request.browser_session
-        return token_records.create_code(
+        session: Session | SignIn = request.browser_session
+        code, statement, values = token_records.code_insert(
             request.client, request.user, session_id=session.id, redirect_uri=data["redirect_uri"],
             scope=request.scope or "", nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
             claims=parse_claims_parameter(data.get("claims")), auth_time=session.auth_time,
             acr=session.acr, amr=session.amr)
+        audit.record_with(statement, values, "oauth.authorized", actor_user_id=session.user_id,
+                          target_type="client", target_id=request.client.client_id,
+                          details={"scope": request.scope})
+        return code
 
     def query_authorization_code(self, code: str, client) -> RedeemableCode | None:
         """RFC 6749 4.1.2 / RFC 9700 4.5: a second redemption fails and revokes the code's tokens."""
