@@ -114,6 +114,9 @@ def pair_lines(pairs: list, seconds: int) -> list[str]:
             line += f" (target >= {target:.1%}: {_verdict(median(ratios) >= target)})"
         if by_cpu:
             line += f", median {median(by_cpu):.1%} by CPU cost"
+        reruns = sum(ref.reruns + app.reruns for ref, app in usable)
+        if reruns:
+            line += f" ({reruns} run(s) measured again: their connections fell unevenly on the workers)"
         line += (f"; rates: median {median([a.rate for _, a in usable]):.1f} {usable[0][1].unit} beside a median "
                  f"{median([r.rate for r, _ in usable]):.0f} req/s; app p99 median "
                  f"{median([a.result.p99 or 0 for _, a in usable]):.1f} ms")
@@ -233,7 +236,9 @@ def _outcome_json(outcome: Outcome, reference: Outcome | None = None) -> dict:
             "p50_ms": result.p50 if result else None, "p99_ms": result.p99 if result else None,
             "errors": outcome.error_count, "counters": result.counters if result else {},
             "cpu_app_ms": round(outcome.cpu.app_ms, 3) if outcome.cpu else None,
-            "cpu_db_ms": round(outcome.cpu.db_ms, 3) if outcome.cpu else None}
+            "cpu_db_ms": round(outcome.cpu.db_ms, 3) if outcome.cpu else None,
+            "worker_balance": round(outcome.balance, 3) if outcome.balance is not None else None,
+            "unbalanced_reruns": outcome.reruns}
     if reference is not None and reference.rate and outcome.rate:
         data["reference"] = reference.name
         data["ratio"] = round(outcome.rate / reference.rate, 4)

@@ -107,7 +107,8 @@ def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) 
         app.start("/api/health")
         sampler = MemorySampler(app.gunicorn)
         sampler.start()
-        ctx = Context(app.url, prepared.env, state_dir, server_pids=app.pids, database=preparing.DATABASE,
+        ctx = Context(app.url, prepared.env, state_dir, server_pids=app.pids, worker_pids=app.worker_pids,
+                      database=preparing.DATABASE,
                       cookie=prepared.fixtures["cookie"])
         clear_refresh_pool(ctx)
         sample_token = sample_client_credentials(ctx)
@@ -116,6 +117,7 @@ def measure(prepared: preparing.Preparation, state_dir: Path, args, load: Load) 
         with reference:
             reference.start("/hello")
             reference_ctx = Context(reference.url, env, state_dir, server_pids=reference.pids,
+                                    worker_pids=reference.worker_pids,
                                     database=preparing.DATABASE)
             ceilings = run_references(reference_ctx, load)
             outcomes, bcrypt = run_app_scenarios(ctx, args, load)

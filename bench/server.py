@@ -69,6 +69,9 @@ class GunicornServer:
         master = self.process.popen.pid
         return [master, *children_of(master)]
 
+    def worker_pids(self) -> list[int]:
+        return children_of(self.process.popen.pid) if self.process is not None else []
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
@@ -239,6 +242,9 @@ class Stack:
 
     def pids(self) -> list[int]:
         return self.gunicorn.pids() + (self.front.pids() if self.front else [])
+
+    def worker_pids(self) -> list[int]:
+        return self.gunicorn.worker_pids()
 
     def describe(self) -> str:
         return f"gunicorn {self.gunicorn.describe()}" + (" behind nginx (docs/deploy/nginx.conf, plain HTTP)"

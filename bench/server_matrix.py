@@ -84,12 +84,14 @@ def measure_setting(setting: Setting, behind_nginx: bool, prepared, state_dir: P
         app.start("/api/health")
         sampler = MemorySampler(app.gunicorn)
         sampler.start()
-        app_ctx = Context(app.url, prepared.env, state_dir, server_pids=app.pids, database=preparing.DATABASE)
+        app_ctx = Context(app.url, prepared.env, state_dir, server_pids=app.pids, worker_pids=app.worker_pids,
+                          database=preparing.DATABASE)
         env = run.ceiling_env(prepared.env, run.sample_client_credentials(app_ctx))
         ceiling = run.serve("bench.ceiling_app:app", env, state_dir, options, f"matrix-ceiling-{name}")
         with ceiling:
             ceiling.start("/hello")
-            ceiling_ctx = Context(ceiling.url, env, state_dir, server_pids=ceiling.pids, database=preparing.DATABASE)
+            ceiling_ctx = Context(ceiling.url, env, state_dir, server_pids=ceiling.pids,
+                                  worker_pids=ceiling.worker_pids, database=preparing.DATABASE)
             for number in range(args.pairs):
                 for connections in run.pair_connections(args):
                     load = Load(seconds=args.pair_seconds, warmup=1 if number == 0 else 0, connections=connections)
