@@ -88,11 +88,14 @@ def setup_surfaces(app: Flask) -> None:
 
 
 def setup_machine_plumbing(app: Flask) -> None:
-    """Machine endpoints' hooks, decided once every route and hook is registered (issue #12)."""
+    """Machine endpoints' hooks, decided once every route and hook is registered, and the public
+    documents answered in front of Flask (issue #12)."""
     from idp.machine_plumbing import plan_machine_plumbing
+    from idp.oidc import endpoints, published_documents
     from idp.web import allow_same_origin_referrer
 
     plan_machine_plumbing(app, page_only=(allow_same_origin_referrer,))
+    published_documents.install(app, endpoints.published_documents(app))
 
 
 def setup_env_upstreams(app: Flask) -> None:

@@ -184,15 +184,11 @@ def _planned_cors(hook, rule) -> list:
     if rule.arguments:
         return [hook]
     try:
-        cells = dict(zip(hook.__code__.co_freevars, (cell.cell_contents for cell in hook.__closure__)))
-        resources = cells["resources"]
-    except (KeyError, TypeError, ValueError):
+        cors_headers = resolved_cors_headers(hook, rule.rule)
+    except LookupError:
         return [hook]
-    options = next((opts for pattern, opts in resources if try_match_pattern(rule.rule, pattern, caseSensitive=True)),
-                   None)
-    if options is None:
+    if cors_headers is None:
         return []
-    cors_headers = _memoized_cors_headers(options)
 
     def planned_cors(response):
         headers = response.headers
@@ -205,6 +201,27 @@ def _planned_cors(hook, rule) -> list:
         return response
 
     return [planned_cors]
+
+
+def resolved_cors_headers(hook, path: str):
+    """Flask-CORS's answer for one fixed path, resolved now from its after-request `hook`: a function
+    of the method and the CORS request headers' environ values (CORS_ENVIRON_KEYS order) giving the
+    header pairs; None when no resource matches the path. LookupError when the hook's layout is not
+    the one known here."""
+    try:
+        cells = dict(zip(hook.__code__.co_freevars, (cell.cell_contents for cell in hook.__closure__)))
+        resources = cells["resources"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise LookupError("unknown Flask-CORS hook layout") from error
+    options = next((opts for pattern, opts in resources if try_match_pattern(path, pattern, caseSensitive=True)), None)
+    return None if options is None else _memoized_cors_headers(options)
+
+
+def app_cors_headers(app: Flask, path: str):
+    """resolved_cors_headers for the app's Flask-CORS hook (None without one or without a resource
+    for the path); LookupError as there."""
+    hook = next((hook for hook in app.after_request_funcs.get(None, ()) if _is_cors(hook)), None)
+    return None if hook is None else resolved_cors_headers(hook, path)
 
 
 # The request headers Flask-CORS's answer depends on (besides the method).

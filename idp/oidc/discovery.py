@@ -70,9 +70,11 @@ def openid_configuration() -> dict:
 class PublishedMetadata:
     """Both metadata documents as bytes with their ETags, built once per configuration (one app) and
     again when the signing keys change: `id_token_signing_alg_values_supported` names the active
-    algorithms (OIDC Discovery 1.0 3), so a rotation that adds or drops one shows at once."""
+    algorithms (OIDC Discovery 1.0 3), so a rotation that adds or drops one shows at once. Built in
+    `app`'s context: published_documents asks for them outside any Flask context."""
 
-    def __init__(self, keys):
+    def __init__(self, app, keys):
+        self._app = app
         self._keys = keys
         self._built: tuple[tuple, PublishedDocument, PublishedDocument] | None = None
 
@@ -86,8 +88,9 @@ class PublishedMetadata:
         version = self._keys.version()
         built = self._built
         if built is None or built[0] != version:
-            built = (version, PublishedDocument.of(openid_configuration()),
-                     PublishedDocument.of(authorization_server_metadata()))
+            with self._app.app_context():
+                built = (version, PublishedDocument.of(openid_configuration()),
+                         PublishedDocument.of(authorization_server_metadata()))
             self._built = built
         return built
 

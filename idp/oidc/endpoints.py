@@ -1,15 +1,14 @@
 """The OIDC/OAuth URL table (blueprint "oidc"): thin views over the server and the flow modules."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import partial
 
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, jsonify, render_template, request
-from werkzeug.http import parse_etags
 
 from idp.errors import BadRequest, NotFound
 from idp.oidc import authorization, discovery, logout, userinfo
-from idp.oidc.keys import PublishedDocument
+from idp.oidc import published_documents as published
 from idp.oidc.responses import error_page
 from idp.machine_plumbing import machine_endpoint
 
@@ -25,7 +24,17 @@ METADATA_MAX_AGE = 300
 @bp.record_once
 def _publish_metadata(state) -> None:
     """The discovery documents' bytes live with the app: one build per configuration and key change."""
-    state.app.extensions["oidc"]["metadata"] = discovery.PublishedMetadata(state.app.extensions["oidc"]["keys"])
+    state.app.extensions["oidc"]["metadata"] = discovery.PublishedMetadata(state.app, state.app.extensions["oidc"]["keys"])
+
+
+def published_documents(app) -> tuple[published.Publication, ...]:
+    """The documents published_documents answers in front of Flask, at their routes' paths."""
+    metadata, keys = app.extensions["oidc"]["metadata"], app.extensions["oidc"]["keys"]
+    documents = {"oidc.openid_configuration": (metadata.openid_configuration, METADATA_MAX_AGE),
+                 "oidc.authorization_server_metadata": (metadata.authorization_server_metadata, METADATA_MAX_AGE),
+                 "oidc.jwks": (keys.published_jwks, JWKS_MAX_AGE)}
+    return tuple(published.Publication(next(app.url_map.iter_rules(endpoint)).rule, document, max_age)
+                 for endpoint, (document, max_age) in documents.items())
 
 
 def _server():
@@ -38,40 +47,25 @@ def _json(body: dict, max_age: int = 300):
     return response
 
 
-def _published(document: PublishedDocument, max_age: int):
-    """A prebuilt document with its strong ETag and `Cache-Control: public, max-age`; a GET or HEAD
-    whose If-None-Match matches the tag (weak comparison, RFC 9110 13.1.2; `*` matches) is
-    `304 Not Modified` with the same ETag and Cache-Control and no body (RFC 9110 15.4.5)."""
-    condition = request.environ.get("HTTP_IF_NONE_MATCH")
-    if condition and parse_etags(condition).contains_weak(document.tag):
-        return current_app.response_class(status=304, headers=_validators(document, max_age))
-    return current_app.response_class([document.body], headers=_document_headers(document, max_age))
-
-
-@lru_cache(maxsize=16)
-def _validators(document: PublishedDocument, max_age: int) -> tuple:
-    """The headers a document's 200 and 304 share, built once per document (a key change makes a new one)."""
-    return ("ETag", document.etag), ("Cache-Control", f"public, max-age={max_age}")
-
-
-@lru_cache(maxsize=16)
-def _document_headers(document: PublishedDocument, max_age: int) -> tuple:
-    return (*_validators(document, max_age), ("Content-Type", "application/json"),
-            ("Content-Length", str(len(document.body))))
+def _published():
+    """The published document's answer when Flask routes the request: published_documents answers
+    GET and HEAD before Flask, so these views serve what reaches them otherwise (a method werkzeug
+    takes for GET or HEAD but not spelt so) with the same bytes and headers."""
+    return partial(current_app.extensions["oidc"]["published"].serve, request.path)
 
 
 @bp.get("/.well-known/openid-configuration")
 @machine_endpoint(carries_tokens=False)
 def openid_configuration():
     """OIDC Discovery 1.0 4."""
-    return _published(current_app.extensions["oidc"]["metadata"].openid_configuration(), METADATA_MAX_AGE)
+    return _published()
 
 
 @bp.get("/.well-known/oauth-authorization-server")
 @machine_endpoint(carries_tokens=False)
 def authorization_server_metadata():
     """RFC 8414 3."""
-    return _published(current_app.extensions["oidc"]["metadata"].authorization_server_metadata(), METADATA_MAX_AGE)
+    return _published()
 
 
 @bp.get("/.well-known/webfinger")
@@ -93,7 +87,7 @@ def webfinger():
 @machine_endpoint(carries_tokens=False)
 def jwks():
     """The public signing keys (RFC 7517), rebuilt when the keys change (a rotation shows at once)."""
-    return _published(current_app.extensions["oidc"]["keys"].published_jwks(), JWKS_MAX_AGE)
+    return _published()
 
 
 @bp.route("/oauth2/authorize", methods=["GET", "POST"])
