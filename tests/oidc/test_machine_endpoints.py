@@ -175,3 +175,60 @@ def test_pages_keep_their_browser_headers(client):
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY" and response.headers["Referrer-Policy"] == "same-origin"
     assert "authy2_form=" in response.headers.get("Set-Cookie", "")
+
+
+# answered in front of Flask --------------------------------------------------------------------
+
+REQUEST_ID = "123e4567-e89b-12d3-a456-426614174000"
+CORS = {"Access-Control-Allow-Origin": "*",
+        "Access-Control-Expose-Headers": "Retry-After, WWW-Authenticate, X-Request-ID"}
+
+
+@pytest.mark.parametrize("path", DOCUMENTS)
+def test_documents_have_exactly_these_headers(path, client):
+    """The complete header set of a 200, a HEAD and a 304 (RFC 9110 9.3.2: HEAD has the GET's headers
+    and no body; 15.4.5: a 304 has the 200's ETag and Cache-Control and no content headers): nothing
+    else, the X-Request-ID a client sent as a UUID echoed (lower-cased), CORS always."""
+    sent = {"X-Request-ID": REQUEST_ID.upper(), "Origin": "https://spa.example"}
+    got = client.get(path, headers=sent)
+    validators = {"ETag": got.headers["ETag"], "Cache-Control": got.headers["Cache-Control"]}
+    full = {**validators, "Content-Type": "application/json", "Content-Length": str(len(got.data)),
+            "X-Content-Type-Options": "nosniff", "X-Request-ID": REQUEST_ID, **CORS}
+    head = client.head(path, headers=sent)
+    not_modified = client.get(path, headers={**sent, "If-None-Match": got.headers["ETag"]})
+    assert (got.status_code, dict(got.headers), len(got.headers)) == (200, full, len(full))
+    assert (head.status_code, dict(head.headers), head.data) == (200, full, b"")
+    unchanged = {**validators, "X-Content-Type-Options": "nosniff", "X-Request-ID": REQUEST_ID, **CORS}
+    assert (not_modified.status_code, dict(not_modified.headers), not_modified.data) == (304, unchanged, b"")
+
+
+@pytest.mark.parametrize("path", DOCUMENTS)
+def test_other_methods_on_the_documents_are_405(path, client):
+    """RFC 9110 15.5.6: a method the resource does not support is 405 with an Allow header naming the
+    ones it does (GET, HEAD and the CORS preflight's OPTIONS), as an RFC 6749 5.2 style JSON error."""
+    response = client.post(path, data={"x": "1"})
+    assert response.status_code == 405 and response.get_json()["error"] == "invalid_request"
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
+def test_document_requests_do_not_enter_flask(app, client):
+    """GET and HEAD of the documents are answered before Flask (no request is started there); every
+    other method and path still is Flask's."""
+    from flask import request_started
+
+    seen = []
+
+    def record(sender, **extra):
+        from flask import request
+        seen.append((request.method, request.path))
+
+    request_started.connect(record, app)
+    try:
+        for path in DOCUMENTS:
+            client.get(path)
+            client.head(path)
+        client.options("/oauth2/jwks")
+        client.get("/.well-known/webfinger", query_string={"resource": "acct:joe@localhost"})
+    finally:
+        request_started.disconnect(record, app)
+    assert seen == [("OPTIONS", "/oauth2/jwks"), ("GET", "/.well-known/webfinger")]
