@@ -56,7 +56,10 @@ class PublishedDocuments:
         served = self._publications.get(environ.get("PATH_INFO"))
         if served is None or environ.get("REQUEST_METHOD") not in SERVED_METHODS:
             return self.app(environ, start_response)
-        return self._serve(*served, environ, start_response)
+        try:
+            return self._serve(*served, environ, start_response)
+        except Exception:  # the keys cannot be read: Flask's error handling answers (its JSON 500), via the view
+            return self.app(environ, start_response)
 
     def serve(self, path: str, environ, start_response):
         """The answer for `path` (a publication's) as a WSGI app, for its view when Flask routes the

@@ -232,3 +232,25 @@ def test_document_requests_do_not_enter_flask(app, client):
     finally:
         request_started.disconnect(record, app)
     assert seen == [("OPTIONS", "/oauth2/jwks"), ("GET", "/.well-known/webfinger")]
+
+
+def test_unreadable_keys_are_the_json_server_error_flask_gives(own_keys):
+    """RFC 6749 5.2 style JSON for a failure outside Authlib: a JWKS that cannot be built (metadata.json
+    unreadable) is the provider's JSON 500, not a bare server error from in front of Flask."""
+    from pathlib import Path
+
+    own_keys.config["PROPAGATE_EXCEPTIONS"] = False  # as in production (testing re-raises)
+    (Path(own_keys.config["KEYS_DIR"]) / "metadata.json").write_text("not json")
+    response = own_keys.test_client().get("/oauth2/jwks")
+    assert response.status_code == 500 and response.get_json()["error"] == "server_error"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", DOCUMENTS)
+def test_a_method_werkzeug_reads_as_get_gets_the_same_answer(path, client):
+    """A lower-case `get`, which werkzeug routes as GET, reaches Flask's view and gets the same
+    document and headers as GET."""
+    got = client.get(path, headers={"X-Request-ID": REQUEST_ID})
+    routed = client.open(path, method="get", headers={"X-Request-ID": REQUEST_ID})
+    assert (routed.status_code, routed.data) == (200, got.data)
+    assert sorted(routed.headers.items()) == sorted(got.headers.items())
