@@ -29,7 +29,16 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+class IdentityProviderSQLAlchemy(SQLAlchemy):
+    def _teardown_session(self, exc: BaseException | None) -> None:
+        """Flask-SQLAlchemy's session removal, skipped when the request never opened a session (a token
+        request served from the client cache): scoped_session.remove() then only finds that out by
+        raising and catching a KeyError."""
+        if self.session.registry.has():
+            self.session.remove()
+
+
+db = IdentityProviderSQLAlchemy(model_class=Base)
 migrate = Migrate(compare_type=True, render_as_batch=True)
 csrf = CSRFProtect()
 cors = CORS()

@@ -59,7 +59,9 @@ class IssuerOAuth2Request(FlaskOAuth2Request):
     """The current request, its URI rebuilt on ISSUER so proxies and Host headers cannot change it."""
 
     def __init__(self, request: Request):
-        _init_on_issuer(self, request.method, request.full_path.rstrip("?"), request.headers)
+        # full_path, less its "?" when there is no query (it builds one for every request)
+        path = request.full_path.rstrip("?") if request.query_string else request.path
+        _init_on_issuer(self, request.method, path, request.headers)
         self._request = request
         self.payload = RequestValuesPayload(request)
         self.browser_session = None

@@ -27,8 +27,11 @@ def requested_resources() -> list[str]:
     """The distinct `resource` values of the current token request's form body, in order."""
     if not has_request_context():
         return []
+    form = request.form
+    if "resource" not in form:  # most token requests: no list built
+        return []
     values: list[str] = []
-    for value in request.form.getlist("resource"):
+    for value in form.getlist("resource"):
         if value not in values:
             values.append(value)
     return values

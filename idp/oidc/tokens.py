@@ -87,10 +87,11 @@ def mint_access_token(client: OAuthClient, user: User | None, scope: str,
     """
     lifetime = client.access_token_lifetime or current_app.config["ACCESS_TOKEN_LIFETIME"]
     now = utcnow()
+    issued_at = int(now.timestamp())
     jti = secrets.token_urlsafe(16)
     claims = {"iss": issuer(), "sub": user.subject if user else client.client_id, "aud": audience_for_scope(scope),
-              "client_id": client.client_id, "scope": scope, "iat": int(now.timestamp()),
-              "exp": int(now.timestamp()) + lifetime, "jti": jti}
+              "client_id": client.client_id, "scope": scope, "iat": issued_at, "exp": issued_at + lifetime,
+              "jti": jti}
     if context.auth_time:
         claims["auth_time"] = int(context.auth_time.timestamp())
     if context.session_id:

@@ -56,9 +56,10 @@ def client_changed() -> None:
 def current_generation() -> Generation:
     """This process's counter and the shared Redis value ("" when never set), the latter as read at
     most SHARED_RECHECK_SECONDS ago."""
-    guard = get_redis()
-    shared = None if guard is None else _shared_reader().recent(guard)
-    return Generation(_local_counter().value, shared)
+    extensions = current_app.extensions  # one context lookup for the three values kept there
+    guard = extensions.get("redis")  # services.cache.get_redis
+    shared = None if guard is None else _shared_reader(extensions).recent(guard)
+    return Generation(_local_counter(extensions).value, shared)
 
 
 class SharedGenerationReader:
@@ -114,9 +115,9 @@ class SharedGenerationReader:
             raise
 
 
-def _shared_reader() -> SharedGenerationReader:
-    reader = current_app.extensions.get(_READER)
-    return reader if reader is not None else current_app.extensions.setdefault(_READER, SharedGenerationReader())
+def _shared_reader(extensions: dict) -> SharedGenerationReader:
+    reader = extensions.get(_READER)
+    return reader if reader is not None else extensions.setdefault(_READER, SharedGenerationReader())
 
 
 class _Counter:
@@ -133,13 +134,13 @@ class _Counter:
 _PROCESS_ANNOUNCEMENTS = _Counter()
 
 
-def _local_counter() -> _Counter:
-    counter = current_app.extensions.get(_LOCAL)
-    return counter if counter is not None else current_app.extensions.setdefault(_LOCAL, _Counter())
+def _local_counter(extensions: dict) -> _Counter:
+    counter = extensions.get(_LOCAL)
+    return counter if counter is not None else extensions.setdefault(_LOCAL, _Counter())
 
 
 def _announce() -> None:
-    _local_counter().bump()
+    _local_counter(current_app.extensions).bump()
     guard = get_redis()
     if guard is None:
         return

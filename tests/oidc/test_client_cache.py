@@ -233,3 +233,27 @@ def test_each_cached_copy_is_the_row_detached_and_its_own(make_app, rp):
         db.session.add(second)
         assert count_client_selects(app, lambda: (second.redirect_uris, second.grant_types, second.name)) == 0
         assert inspect(second).persistent and not db.session.dirty
+
+
+def test_request_session_removed_at_teardown_whether_opened_or_not(make_app, rp):
+    """A token request that reads the client from the database opens the ORM session and closes it at
+    app-context teardown; one served from the cache never opens one, and its teardown leaves none
+    behind either (no session, and so no pooled connection, outlives its request)."""
+    app = make_app(CLIENT_CACHE_SECONDS=30)
+    client = app.test_client()
+    registry = db.session.registry.registry
+    scopes_before = set(registry)
+    opened = []
+
+    def note_open(session, transaction, connection):
+        opened.append(session)
+
+    event.listen(db.session, "after_begin", note_open)
+    try:
+        for _ in range(2):
+            assert client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                               headers=basic_auth(rp.client_id)).status_code == 200
+            assert set(registry) == scopes_before
+    finally:
+        event.remove(db.session, "after_begin", note_open)
+    assert len(opened) == 1  # the first request's client SELECT; the second was served from the cache
