@@ -24,12 +24,7 @@ def cookie_name() -> str:
 
 def current_browser_session() -> Session | None:
     """The live browser session of this request (idle window slid, coarsely), or None. Cached per request."""
-    if "browser_session" not in g:
-        session = sessions.find_live_session(request.cookies.get(cookie_name()), kind=SessionKind.BROWSER)
-        if session is not None:
-            sessions.touch(session, coarse=True)
-        g.browser_session = session
-    return g.browser_session
+    return _per_request("browser_session", sessions.find_live_session)
 
 
 def current_sign_in() -> Session | SignIn | None:
@@ -38,12 +33,18 @@ def current_sign_in() -> Session | SignIn | None:
     SignIn from one Core SELECT. Cached per request."""
     if "browser_session" in g:
         return g.browser_session
-    if "browser_sign_in" not in g:
-        sign_in = sessions.find_sign_in(request.cookies.get(cookie_name()), kind=SessionKind.BROWSER)
-        if sign_in is not None:
-            sessions.touch(sign_in, coarse=True)
-        g.browser_sign_in = sign_in
-    return g.browser_sign_in
+    return _per_request("browser_sign_in", sessions.find_sign_in)
+
+
+def _per_request(name: str, find):
+    """What `find` reads for this request's session cookie, its idle window slid (coarsely), kept on
+    `g` as `name` for the rest of the request."""
+    if name not in g:
+        found = find(request.cookies.get(cookie_name()), kind=SessionKind.BROWSER)
+        if found is not None:
+            sessions.touch(found, coarse=True)
+        setattr(g, name, found)
+    return g.get(name)
 
 
 def current_browser_user() -> User | None:

@@ -56,8 +56,8 @@ def client_changed() -> None:
 def current_generation() -> Generation:
     """This process's counter and the shared Redis value ("" when never set), the latter as read at
     most SHARED_RECHECK_SECONDS ago."""
-    extensions = current_app.extensions  # one context lookup for the three values kept there
-    guard = extensions.get("redis")  # services.cache.get_redis
+    extensions = current_app.extensions
+    guard = get_redis()
     shared = None if guard is None else _shared_reader(extensions).recent(guard)
     return Generation(_local_counter(extensions).value, shared)
 
