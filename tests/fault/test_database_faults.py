@@ -285,6 +285,15 @@ def test_terminated_backends_under_load_answer_503_never_500(make_app, factories
 
 # PostgreSQL: every connection ended between requests (what a restart does) ------------------------
 
+@pytest.fixture
+def fresh_pool(app):
+    """The tests below count on which pooled connections were in use moments ago; a connection an
+    earlier test left in the pool (killed there, idle since) would be pinged or not by that test's
+    threshold instead of this one's. Each starts with an empty pool."""
+    with app.app_context():
+        db.engine.dispose()
+
+
 def terminate_every_backend() -> int:
     url = make_url(DATABASE_URL).render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url, autocommit=True) as connection:
@@ -292,7 +301,7 @@ def terminate_every_backend() -> int:
 
 
 @pytest.mark.postgres
-def test_restart_while_idle_costs_no_request(client, factories, monkeypatch):
+def test_restart_while_idle_costs_no_request(client, factories, monkeypatch, fresh_pool):
     """PostgreSQL ends every pooled connection while the app is idle: the pool pings the idle
     connection before handing it out, finds it dead, reconnects, and the next login answers 200."""
     factories.user(email=EMAIL)
@@ -303,7 +312,8 @@ def test_restart_while_idle_costs_no_request(client, factories, monkeypatch):
 
 
 @pytest.mark.postgres
-def test_connection_ended_moments_after_use_is_one_503_then_fresh_connections(client, factories, monkeypatch):
+def test_connection_ended_moments_after_use_is_one_503_then_fresh_connections(client, factories, monkeypatch,
+                                                                            fresh_pool):
     """A connection in use moments ago is not pinged (no round trip on the hot path): ended under it,
     the request answers 503 with Retry-After (RFC 9110 15.6.4), the pool discards its older
     connections, and the next login succeeds."""
