@@ -27,13 +27,13 @@ from sqlalchemy.sql import Executable
 
 from idp.extensions import db
 from idp.models import AccessToken, AuthorizationCode, OAuthClient, RefreshToken, Session, User, utcnow
-from idp.models.base import new_id
 from idp.models.grant import CodeBinding
 from idp.models.token import TokenBinding
 from idp.models.session import SessionStatus
 from idp.models.session import is_live as session_is_live
 from idp.security.secrets import hash_token, new_token
 from idp.services import expiry
+from idp.services.time_ordered_ids import time_ordered_id
 
 NO_SYNC = {"synchronize_session": False}
 
@@ -234,7 +234,7 @@ def code_insert(client: OAuthClient, user: User, **binding) -> tuple[str, Execut
     now = utcnow()
     lifetime = current_app.config["AUTHORIZATION_CODE_LIFETIME"]
     # Every column given: a statement carrying another INSERT in its WITH runs no Python-side defaults.
-    values = dict(id=new_id(), code_hash=hash_token(code), oauth_client_id=client.id, user_id=user.id,
+    values = dict(id=time_ordered_id(), code_hash=hash_token(code), oauth_client_id=client.id, user_id=user.id,
                   created_at=now, expires_at=now + timedelta(seconds=lifetime), **binding)
     return code, _statement(f"insert:{AuthorizationCode.__tablename__}"), values
 
@@ -281,7 +281,7 @@ def access_token_row(client: OAuthClient, user: User | TokenUser | None, jti: st
                      expires_at: datetime, session_id: str | None = None, grant_id: str | None = None,
                      claims: dict | None = None) -> dict:
     """The row recording access token `jti` (ACCESS_ROW_COLUMNS), for record_issued_tokens."""
-    return {"id": new_id(), "jti": jti, "oauth_client_id": client.id, "user_id": user.id if user else None,
+    return {"id": time_ordered_id(), "jti": jti, "oauth_client_id": client.id, "user_id": user.id if user else None,
             "session_id": session_id, "grant_id": grant_id, "scope": scope, "claims": claims,
             "issued_at": utcnow(), "expires_at": expires_at}
 
@@ -332,7 +332,7 @@ def refresh_token_row(client: OAuthClient, user: User | TokenUser, scope: str, s
     token = new_token(32)
     lifetime = client.refresh_token_lifetime or current_app.config["REFRESH_TOKEN_LIFETIME"]
     now = utcnow()
-    return token, {"id": new_id(), "token_hash": hash_token(token), "oauth_client_id": client.id,
+    return token, {"id": time_ordered_id(), "token_hash": hash_token(token), "oauth_client_id": client.id,
                    "user_id": user.id, "session_id": session_id, "grant_id": grant_id, "scope": scope,
                    "claims": claims, "auth_time": auth_time, "acr": acr, "amr": amr, "issued_at": now,
                    "expires_at": now + timedelta(seconds=lifetime)}
