@@ -1,10 +1,13 @@
 """The Authlib authorization server for one app, kept in app.extensions["oidc"]["server"]."""
 from __future__ import annotations
 
+import json
+
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request, UnsupportedGrantTypeError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
-from flask import Flask, request
+from flask import Flask, Response, request
+from flask.json.provider import DefaultJSONProvider
 
 from idp.oidc.authorization_checks import AuthorizationChecks
 from idp.oidc.client_auth import register_client_auth
@@ -29,7 +32,16 @@ class AuthorizationServer(FlaskAuthorizationServer):
     def __init__(self, app: Flask | None = None, query_client=None):
         # grant_type -> the token grants registered for it, in registration order.
         self._token_grants_by_type: dict[str | None, list] = {}
+        self._encode_json = None
         super().__init__(app, query_client=query_client)
+
+    def init_app(self, app: Flask, query_client=None, save_token=None) -> None:
+        super().init_app(app, query_client=query_client, save_token=save_token)
+        provider = app.json
+        if type(provider) is DefaultJSONProvider:
+            # flask.json.dumps's own encoding (the provider's settings), without its per-call app lookup
+            self._encode_json = json.JSONEncoder(default=provider.default, ensure_ascii=provider.ensure_ascii,
+                                                 sort_keys=provider.sort_keys).encode
 
     def register_grant(self, grant_cls, extensions=None) -> None:
         super().register_grant(grant_cls, extensions)
@@ -53,6 +65,12 @@ class AuthorizationServer(FlaskAuthorizationServer):
             return req
         # The request object itself, not the proxy: Authlib reads its parameters dozens of times.
         return IssuerOAuth2Request(request._get_current_object())
+
+    def handle_response(self, status_code, payload, headers):
+        """Authlib's answer (its JSON body, status and headers), the body encoded as flask.json.dumps does."""
+        if self._encode_json is None or not isinstance(payload, dict):
+            return super().handle_response(status_code, payload, headers)
+        return Response(self._encode_json(payload).encode(), status=status_code, headers=headers)
 
     def handle_error_response(self, req, error):
         """Refusals at the token, introspection and revocation endpoints are audited (no secrets)."""
