@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/explain.py --state-dir /tmp/authy2-bench-scale   # after bench/scale.py's load
     .venv/bin/python bench/explain.py --show                                # print the plans too
+    .venv/bin/python bench/explain.py --cost 200                            # what each request costs the database
 
 Runs one request of each hot kind in-process against the bench database (the second of two, warm
 caches, as bench/sql_count.py does), and the purge jobs' batch statements (rolled back), recording
@@ -10,6 +11,12 @@ every SQL statement with its parameters through a SQLAlchemy `before_cursor_exec
 PASS when no node of the plan is a sequential scan of a big table (more than BIG_TABLE_ROWS rows by
 the planner's statistics; small tables such as oauth_clients are read whole, rightly). INSERTs have
 no access path to judge and are listed as such. Exit status 1 when any statement fails.
+
+`--cost N` measures instead what N requests of each kind cost PostgreSQL, a figure the host's load
+does not move: every statement is first run under `EXPLAIN (ANALYZE, BUFFERS, WAL)` inside a
+savepoint rolled back at once, then for real, and the plans' figures are summed (shared blocks hit
+and read, i.e. not in shared buffers, blocks dirtied, WAL records, full-page images and bytes,
+execution ms), per request. A cost that grows from 10^3 to 10^6 rows is what makes a rate fall.
 
 Run it with the bench lock held (bench/scale.py does) when it targets authy2_bench.
 """
@@ -21,6 +28,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -105,6 +114,66 @@ def capture(app) -> list[Captured]:
     return results
 
 
+COST_FIGURES = ("Shared Hit Blocks", "Shared Read Blocks", "Shared Dirtied Blocks", "WAL Records", "WAL FPI",
+                "WAL Bytes")
+
+
+class CostLog:
+    """The database's figures of each statement, taken with EXPLAIN ANALYZE in a savepoint just before
+    the statement runs (so it runs on the same rows); `statements` as sql_count's log, which the
+    request kinds clear before the request they count."""
+
+    def __init__(self):
+        self.statements: list[dict] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+        if executemany:
+            return
+        # A statement outside a transaction (an autocommit read) gets one of its own, rolled back.
+        outside = cursor.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        cursor.execute("BEGIN" if outside else "SAVEPOINT bench_cost")
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, WAL, FORMAT JSON) " + statement, parameters)
+        [result] = cursor.fetchone()[0]
+        cursor.execute("ROLLBACK" if outside else "ROLLBACK TO SAVEPOINT bench_cost")
+        figures = {name: result["Plan"].get(name, 0) for name in COST_FIGURES}
+        figures["Execution Time"] = result["Execution Time"]
+        self.statements.append(figures)
+
+
+def costs(count: int) -> int:
+    """Print the mean database cost of a request of each kind over `count` requests."""
+    from sqlalchemy import event
+
+    from bench.sql_count import RequestKinds
+    from idp import create_app
+    from idp.extensions import db
+
+    app = create_app()
+    log = CostLog()
+    kinds = RequestKinds(app, log)
+    print(f"database cost per request, mean of {count} (EXPLAIN ANALYZE BUFFERS WAL of each statement)")
+    print(f"{'kind':<26}{'stmts':>6}{'hit':>8}{'read':>7}{'dirtied':>8}{'WAL rec':>8}{'FPI':>6}{'WAL B':>8}{'exec ms':>9}")
+    for name, send in kinds.table().items():
+        send()  # warm caches, not measured
+        with app.app_context():
+            event.listen(db.engine, "before_cursor_execute", log)
+        totals, statements = dict.fromkeys((*COST_FIGURES, "Execution Time"), 0.0), 0
+        for _ in range(count):
+            log.statements.clear()
+            send()
+            statements += len(log.statements)
+            for figures in log.statements:
+                for key, value in figures.items():
+                    totals[key] += value
+        with app.app_context():
+            event.remove(db.engine, "before_cursor_execute", log)
+        mean = {key: value / count for key, value in totals.items()}
+        print(f"{name:<26}{statements / count:>6.1f}{mean['Shared Hit Blocks']:>8.1f}{mean['Shared Read Blocks']:>7.2f}"
+              f"{mean['Shared Dirtied Blocks']:>8.2f}{mean['WAL Records']:>8.1f}{mean['WAL FPI']:>6.2f}"
+              f"{mean['WAL Bytes']:>8.0f}{mean['Execution Time']:>9.3f}")
+    return 0
+
+
 def inside(show: bool) -> int:
     from sqlalchemy import text
 
@@ -143,15 +212,16 @@ def main() -> int:
     parser.add_argument("--state-dir", type=Path, default=Path("/tmp/authy2-bench-scale"),
                         help="run.py's state directory: the keys and secrets the database was seeded under")
     parser.add_argument("--show", action="store_true", help="print each plan")
+    parser.add_argument("--cost", type=int, metavar="N", help="the database's cost per request, mean of N requests")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        return inside(args.show)
+        return costs(args.cost) if args.cost else inside(args.show)
     from bench.run import reuse_stores
 
     prepared = reuse_stores(args.state_dir.resolve(), "production")
-    return subprocess.call([sys.executable, __file__, "--inner", *(["--show"] if args.show else [])],
-                           env=prepared.env)
+    return subprocess.call([sys.executable, __file__, "--inner", *(["--show"] if args.show else []),
+                            *(["--cost", str(args.cost)] if args.cost else [])], env=prepared.env)
 
 
 if __name__ == "__main__":
