@@ -85,6 +85,7 @@ class IdleConnectionPing:
                 cursor.execute("SELECT 1")
             finally:
                 cursor.close()
+            dbapi_connection.rollback()  # the request gets the connection outside a transaction, as unpinged
         except Exception:  # any driver error: this connection cannot serve a request
             return False
         return True

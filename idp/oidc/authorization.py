@@ -27,6 +27,7 @@ from idp.services import authorization_requests as pending_requests
 from idp.services.browser_sessions import current_sign_in
 from idp.services.consent import has_consent
 from idp.services.sessions import SignIn
+from idp.services.single_statement_writes import writes_stand_alone
 
 LOGIN, CONSENT, ISSUE = "login", "consent", "issue"
 WRONG_USER, UNMET_ACR = "wrong_user", "unmet_acr"  # the request ends in an error at the redirect URI
@@ -49,7 +50,11 @@ def _server():
 
 
 def begin_authorization() -> Response:
-    """OIDC Core 3.1.2: validate a fresh authorization request and carry it as far as it can go."""
+    """OIDC Core 3.1.2: validate a fresh authorization request and carry it as far as it can go.
+
+    Its writes are each one statement complete by itself (the session's touch, the pending request,
+    the code with its audit row), so on PostgreSQL they run without BEGIN and COMMIT round trips."""
+    writes_stand_alone()
     server = _server()
     oauth_request = server.create_oauth2_request(request)
     try:
