@@ -19,6 +19,7 @@ from idp.oidc.resources import check_resource
 from idp.oidc.scopes import scope_list
 from idp.services import tokens as token_records
 from idp.services.management_scopes import audience_for_scope
+from idp.services.time_ordered_ids import time_ordered_id
 
 
 @dataclass
@@ -85,10 +86,25 @@ def mint_access_token(client: OAuthClient, user: User | None, scope: str,
     RFC 9068 2.2 `aud`: API_AUDIENCE when the scope has a management scope (a token for the
     management API only), else the issuer, whose userinfo endpoint is the token's resource.
     """
-    lifetime = client.access_token_lifetime or current_app.config["ACCESS_TOKEN_LIFETIME"]
+    lifetime = access_token_lifetime(client)
     now = utcnow()
-    issued_at = int(now.timestamp())
     jti = secrets.token_urlsafe(16)
+    # User tokens get a row: logout, consent withdrawal and code replay revoke them by session or grant.
+    # Client-credentials tokens have neither; they are recorded only if revoked (RFC 7009 deny-list).
+    row = None if user is None else token_records.access_token_row(
+        client, user, jti, scope, now + timedelta(seconds=lifetime), session_id=context.session_id,
+        grant_id=context.grant_id, claims=context.claims)
+    return signed_access_token(client, user, scope, context, jti, now, lifetime), lifetime, row
+
+
+def access_token_lifetime(client: OAuthClient) -> int:
+    return client.access_token_lifetime or current_app.config["ACCESS_TOKEN_LIFETIME"]
+
+
+def signed_access_token(client: OAuthClient, user: User | None, scope: str, context: GrantContext, jti: str,
+                        now: datetime, lifetime: int) -> str:
+    """The RFC 9068 access token `jti` issued at `now` (mint_access_token)."""
+    issued_at = int(now.timestamp())
     claims = {"iss": issuer(), "sub": user.subject if user else client.client_id, "aud": audience_for_scope(scope),
               "client_id": client.client_id, "scope": scope, "iat": issued_at, "exp": issued_at + lifetime,
               "jti": jti}
@@ -96,12 +112,7 @@ def mint_access_token(client: OAuthClient, user: User | None, scope: str,
         claims["auth_time"] = int(context.auth_time.timestamp())
     if context.session_id:
         claims["sid"] = context.session_id
-    # User tokens get a row: logout, consent withdrawal and code replay revoke them by session or grant.
-    # Client-credentials tokens have neither; they are recorded only if revoked (RFC 7009 deny-list).
-    row = None if user is None else token_records.access_token_row(
-        client, user, jti, scope, now + timedelta(seconds=lifetime), session_id=context.session_id,
-        grant_id=context.grant_id, claims=context.claims)
-    return sign(claims, "RS256", typ="at+jwt"), lifetime, row
+    return sign(claims, "RS256", typ="at+jwt")
 
 
 def mint_id_token(client: OAuthClient, user: User, scope: str, context: GrantContext, nonce: str | None,
@@ -139,14 +150,44 @@ def refresh_allowed(client: OAuthClient, scope: str) -> bool:
     return "offline_access" in scope_list(scope) or client.refresh_without_offline_access
 
 
+@dataclass(frozen=True)
+class PlannedTokens:
+    """A refresh's new access token and refresh token, chosen before the statement that consumes the
+    old token writes their rows (services.tokens.redeem_refresh_token_issuing): what each row has of
+    its own, and what the response needs of them."""
+
+    jti: str
+    issued_at: datetime
+    lifetime: int
+    refresh_token: str
+    access_row: dict
+    refresh_row: dict
+
+
+def plan_refresh(client: OAuthClient) -> PlannedTokens:
+    """The tokens a refresh by `client` will issue (their rows' own columns as the rows made by
+    issue_tokens have them)."""
+    now, lifetime, jti = utcnow(), access_token_lifetime(client), secrets.token_urlsafe(16)
+    refresh_token, refresh_row = token_records.new_refresh_token(client, now)
+    access_row = {"id": time_ordered_id(), "jti": jti, "issued_at": now,
+                  "expires_at": now + timedelta(seconds=lifetime)}
+    return PlannedTokens(jti, now, lifetime, refresh_token, access_row, refresh_row)
+
+
 def issue_tokens(client: OAuthClient, user: User | None, scope: str, context: GrantContext,
-                 include_refresh_token: bool) -> dict:
-    """The RFC 6749 5.1 token response body (without id_token), with rows written for each token.
+                 include_refresh_token: bool, planned: PlannedTokens | None = None) -> dict:
+    """The RFC 6749 5.1 token response body (without id_token), with rows written for each token;
+    or, with `planned` (a refresh whose redemption wrote both rows), the body of those tokens.
 
     Every grant mints here, so the token request's `resource` (RFC 8707 2) is checked here against
     the audience the granted scope gets; a refusal rolls back whatever the grant already did.
     """
     check_resource(scope)
+    if planned is not None:
+        access_token = signed_access_token(client, user, scope, context, planned.jti, planned.issued_at,
+                                           planned.lifetime)
+        return {"access_token": access_token, "token_type": "Bearer", "expires_in": planned.lifetime, "scope": scope,
+                "refresh_token": planned.refresh_token}
     access_token, lifetime, access_row = mint_access_token(client, user, scope, context)
     body = {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
     if access_row is None:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy import bindparam, func, inspect, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql import Executable
 
@@ -157,10 +157,24 @@ def _joined_redemption(consuming, columns: tuple[str, ...], users, sessions, *se
     """PostgreSQL: `consuming` (an UPDATE ... RETURNING `columns`) in a WITH, joined to its user and
     session: the row, its user and its session in the statement that consumes it."""
     consumed = consuming.returning(*[consuming.table.c[name] for name in columns]).cte("consumed")
+    return _joined(consumed, columns, users, sessions, *session_columns)
+
+
+def _joined(consumed, columns: tuple[str, ...], users, sessions, *session_columns: str):
     return (select(*[consumed.c[name] for name in columns], *_user_columns(users),
                    *[sessions.c[name].label(f"session_{name}") for name in session_columns])
             .select_from(consumed.outerjoin(users, users.c.id == consumed.c.user_id)
                          .outerjoin(sessions, sessions.c.id == consumed.c.session_id)))
+
+
+def _insert_from(table, consumed, bound: tuple[str, ...], inherited: tuple[str, ...]):
+    """INSERT into `table` of a row per `consumed` row: the `bound` columns from bind parameters named
+    as _bound_insert names them, the `inherited` ones from the consumed row, and the requested scope
+    or else the consumed row's (RFC 6749 6)."""
+    values = [*[bindparam(f"{table.name}_{name}", type_=table.c[name].type) for name in bound],
+              *[consumed.c[name] for name in inherited],
+              func.coalesce(bindparam("requested_scope", type_=table.c.scope.type), consumed.c.scope)]
+    return table.insert().from_select([*bound, *inherited, "scope"], select(*values).select_from(consumed))
 
 
 @cache
@@ -180,7 +194,17 @@ def _statement(name: str):
                             .values(rotated_at=bindparam("now")))
     access_rows, refresh_rows = _bound_insert(AccessToken.__table__, ACCESS_ROW_COLUMNS), \
         _bound_insert(refresh, REFRESH_ROW_COLUMNS)
+    # The rows of the refresh's token response, written by the statement that consumes the old token
+    # (PostgreSQL): what the new tokens inherit read from the consumed row, the rest bound.
+    consumed = redeem_refresh_token.returning(*[refresh.c[name] for name in REFRESH_COLUMNS]).cte("consumed")
+    access_rows_from = _insert_from(AccessToken.__table__, consumed, ("id", "jti", "issued_at", "expires_at"),
+                                    ("oauth_client_id", "user_id", "session_id", "grant_id", "claims"))
+    refresh_rows_from = _insert_from(refresh, consumed, ("id", "token_hash", "issued_at", "expires_at"),
+                                     ("oauth_client_id", "user_id", "session_id", "grant_id", "claims", "auth_time",
+                                      "acr", "amr"))
     statements = {
+        "redeem_refresh_token_issuing": _joined(consumed, REFRESH_COLUMNS, users, sessions, "status")
+        .add_cte(access_rows_from.cte("access_row"), refresh_rows_from.cte("refresh_row")),
         "redeem_code": _joined_redemption(redeem_code, CODE_COLUMNS, users, sessions, "status", "expires_at"),
         "redeem_refresh_token": _joined_redemption(redeem_refresh_token, REFRESH_COLUMNS, users, sessions, "status"),
         "insert_access_row": access_rows,
@@ -329,12 +353,17 @@ def refresh_token_row(client: OAuthClient, user: User | TokenUser, scope: str, s
                       grant_id: str | None = None, claims: dict | None = None, auth_time: datetime | None = None,
                       acr: str | None = None, amr: list | None = None) -> tuple[str, dict]:
     """A new refresh token and the row storing its hash (REFRESH_ROW_COLUMNS), for record_issued_tokens."""
+    token, own = new_refresh_token(client, utcnow())
+    return token, {**own, "oauth_client_id": client.id, "user_id": user.id, "session_id": session_id,
+                   "grant_id": grant_id, "scope": scope, "claims": claims, "auth_time": auth_time, "acr": acr,
+                   "amr": amr}
+
+
+def new_refresh_token(client: OAuthClient, now: datetime) -> tuple[str, dict]:
+    """A new refresh token of `client` issued at `now`, and its row's own columns (id, hash, times)."""
     token = new_token(32)
     lifetime = client.refresh_token_lifetime or current_app.config["REFRESH_TOKEN_LIFETIME"]
-    now = utcnow()
-    return token, {"id": time_ordered_id(), "token_hash": hash_token(token), "oauth_client_id": client.id,
-                   "user_id": user.id, "session_id": session_id, "grant_id": grant_id, "scope": scope,
-                   "claims": claims, "auth_time": auth_time, "acr": acr, "amr": amr, "issued_at": now,
+    return token, {"id": time_ordered_id(), "token_hash": hash_token(token), "issued_at": now,
                    "expires_at": now + timedelta(seconds=lifetime)}
 
 
@@ -385,6 +414,26 @@ def redeem_refresh_token(token: str | None) -> RedeemableRefreshToken | None:
         return row if usable and rotate_refresh_token(row) else None
     row = db.session.execute(_statement("redeem_refresh_token"),
                              {"presented_hash": hash_token(token), "now": utcnow()}).first()
+    return _redeemable_refresh_token(row) if row is not None else None
+
+
+def writes_rows_with_redemption() -> bool:
+    """Whether a refresh's new token rows are written by the statement that consumes the old token
+    (redeem_refresh_token_issuing): on PostgreSQL."""
+    return _consumes_in_one_statement()
+
+
+def redeem_refresh_token_issuing(token: str | None, requested_scope: str | None, access_row: dict,
+                                 refresh_row: dict) -> RedeemableRefreshToken | None:
+    """PostgreSQL: redeem_refresh_token, and in the same statement the rows of the refresh's response:
+    `access_row` and `refresh_row` give their own columns (id, jti or token hash, times), the rest is
+    the consumed token's, with the requested scope or else its scope. Nothing is written when nothing
+    is consumed; a refusal after it rolls the rows back with the exchange."""
+    if not token:
+        return None
+    row = db.session.execute(_statement("redeem_refresh_token_issuing"), {
+        "presented_hash": hash_token(token), "now": utcnow(), "requested_scope": requested_scope or None,
+        **_bound(AccessToken, access_row), **_bound(RefreshToken, refresh_row)}).first()
     return _redeemable_refresh_token(row) if row is not None else None
 
 

@@ -8,7 +8,7 @@ from flask import current_app
 from idp.extensions import db
 from idp.oidc.client_auth import AUTH_METHODS
 from idp.oidc.scopes import scope_list
-from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token
+from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token, plan_refresh
 from idp.services import audit
 from idp.services import tokens as token_records
 from idp.services.tokens import RedeemableRefreshToken, TokenUser
@@ -23,7 +23,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
         The token is exchanged (rotated) as it is read; every refusal after that answers 400, whose
         rollback undoes the exchange."""
-        row = token_records.redeem_refresh_token(refresh_token)
+        if token_records.writes_rows_with_redemption():
+            # The new tokens' rows are written by the statement that consumes this one.
+            self.request.planned_tokens = planned = plan_refresh(self.request.client)
+            row = token_records.redeem_refresh_token_issuing(refresh_token, self.request.payload.scope,
+                                                             planned.access_row, planned.refresh_row)
+        else:
+            row = token_records.redeem_refresh_token(refresh_token)
         if row is None:
             spent = token_records.find_refresh_token_to_redeem(refresh_token)
             if spent is None or spent.revoked_at is not None or spent.is_expired() or spent.session_revoked():
@@ -43,7 +49,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         context = GrantContext(grant_id=refresh_token.grant_id, session_id=refresh_token.session_id,
                                claims=refresh_token.claims, auth_time=refresh_token.auth_time,
                                acr=refresh_token.acr, amr=refresh_token.amr)
-        body = issue_tokens(self.client, user, scope, context, include_refresh_token=True)
+        body = issue_tokens(self.client, user, scope, context, include_refresh_token=True,
+                            planned=getattr(self.request, "planned_tokens", None))
         if "openid" in scope_list(scope):
             # OIDC Core 12.2: the original iss, sub, aud, azp and auth_time (the context carries them),
             # a new iat, no nonce, and at_hash of the new access token.

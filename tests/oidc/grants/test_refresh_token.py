@@ -174,3 +174,39 @@ def test_concurrent_refreshes_let_exactly_one_win(oidc_server, factories):
     again = requests.post(token_url, auth=(rp.client_id, SECRET), timeout=30,
                           data={"grant_type": "refresh_token", "refresh_token": winner["refresh_token"]})
     assert again.json()["error"] == "invalid_grant"
+
+
+def test_refresh_records_its_new_tokens_with_the_granted_scope_and_a_refusal_records_none(flow, user, client, app):
+    """RFC 6749 6: a refresh narrowed to part of the grant issues tokens of that scope; the new access
+    token's record and the new refresh token keep the grant, session and sign-in of the old one. A
+    refusal (invalid_scope, after the old token was read) writes no token row and spends nothing."""
+    from sqlalchemy import func, select
+
+    from idp.extensions import db
+    from idp.models import AccessToken, RefreshToken
+    from idp.security.secrets import hash_token
+
+    def counts() -> tuple[int, int]:
+        with app.app_context():
+            return (db.session.scalar(select(func.count()).select_from(AccessToken)),
+                    db.session.scalar(select(func.count()).select_from(RefreshToken)))
+
+    flow.sign_in(user)
+    first = flow.tokens(scope="openid profile offline_access")
+    before = counts()
+    assert flow.refresh(first["refresh_token"], scope="openid phone").get_json()["error"] == "invalid_scope"
+    assert counts() == before
+    narrowed = flow.refresh(first["refresh_token"], scope="openid offline_access").get_json()
+    assert counts() == (before[0] + 1, before[1] + 1)
+    with app.app_context():
+        old = db.session.scalars(select(RefreshToken).filter_by(token_hash=hash_token(first["refresh_token"]))).one()
+        new = db.session.scalars(select(RefreshToken).filter_by(token_hash=hash_token(narrowed["refresh_token"]))).one()
+        jti = verified_claims(client, narrowed["access_token"])["jti"]
+        access = db.session.scalars(select(AccessToken).filter_by(jti=jti)).one()
+        assert (new.scope, access.scope) == ("openid offline_access", "openid offline_access")
+        inherited = ("oauth_client_id", "user_id", "session_id", "grant_id", "claims")
+        assert [getattr(new, name) for name in inherited] == [getattr(old, name) for name in inherited]
+        assert [getattr(access, name) for name in inherited] == [getattr(old, name) for name in inherited]
+        assert (new.auth_time, new.acr, new.amr) == (old.auth_time, old.acr, old.amr)
+        assert new.rotated_at is None and old.rotated_at is not None
+    assert client.get("/oauth2/userinfo", headers=bearer(narrowed["access_token"])).status_code == 200
