@@ -38,7 +38,8 @@ class AuthorizationServer(FlaskAuthorizationServer):
     def init_app(self, app: Flask, query_client=None, save_token=None) -> None:
         super().init_app(app, query_client=query_client, save_token=save_token)
         provider = app.json
-        if type(provider) is DefaultJSONProvider:
+        # The app's provider is a subclass that changes only how JSON is read (idp.requests).
+        if isinstance(provider, DefaultJSONProvider) and type(provider).dumps is DefaultJSONProvider.dumps:
             # flask.json.dumps's own encoding (the provider's settings), without its per-call app lookup
             self._encode_json = json.JSONEncoder(default=provider.default, ensure_ascii=provider.ensure_ascii,
                                                  sort_keys=provider.sort_keys).encode
