@@ -98,6 +98,10 @@ def _jwks_document(keys: list[SigningKey]) -> dict:
     return {"keys": [{**k.key.as_dict(private=False), "kid": k.kid, "alg": k.alg, "use": "sig"} for k in keys]}
 
 
+def _activation(key: SigningKey) -> datetime:
+    return key.activated_at or key.created_at
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -129,6 +133,8 @@ class KeyStore:
         self._cache: tuple[tuple, list[SigningKey]] | None = None
         # (keys version, unix time the document stops being right, the document)
         self._jwks: tuple[tuple, float, PublishedDocument] | None = None
+        # (keys version, alg -> the key that signs for it): chosen once per key change, not per signature
+        self._signing: tuple[tuple, dict[str, SigningKey]] | None = None
         self._lock = threading.Lock()
 
     # -- reading --
@@ -171,8 +177,15 @@ class KeyStore:
 
     def signing_key(self, alg: str = "RS256") -> SigningKey | None:
         """The newest active key for `alg`, or None."""
-        active = [k for k in self.keys() if k.alg == alg and k.state == "active"]
-        return max(active, key=lambda k: k.activated_at or k.created_at) if active else None
+        signature, keys = self._snapshot()
+        chosen = self._signing
+        if chosen is None or chosen[0] != signature:
+            newest: dict[str, SigningKey] = {}
+            for key in keys:
+                if key.state == "active" and (key.alg not in newest or _activation(key) > _activation(newest[key.alg])):
+                    newest[key.alg] = key
+            chosen = self._signing = (signature, newest)
+        return chosen[1].get(alg)
 
     def active_algs(self) -> list[str]:
         return sorted({k.alg for k in self.keys() if k.state == "active"}, key=SUPPORTED_ALGS.index)
