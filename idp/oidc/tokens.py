@@ -152,32 +152,38 @@ def refresh_allowed(client: OAuthClient, scope: str) -> bool:
 
 @dataclass(frozen=True)
 class PlannedTokens:
-    """A refresh's new access token and refresh token, chosen before the statement that consumes the
-    old token writes their rows (services.tokens.redeem_refresh_token_issuing): what each row has of
-    its own, and what the response needs of them."""
+    """A grant's new access token and refresh token, chosen before the statement that consumes its code
+    or old refresh token writes their rows (services.tokens.redeem_code_issuing,
+    redeem_refresh_token_issuing): what each row has of its own, and what the response needs of them.
+    No refresh token (None) for a client that may not refresh."""
 
     jti: str
     issued_at: datetime
     lifetime: int
-    refresh_token: str
+    refresh_token: str | None
     access_row: dict
-    refresh_row: dict
+    refresh_row: dict | None
 
 
-def plan_refresh(client: OAuthClient) -> PlannedTokens:
-    """The tokens a refresh by `client` will issue (their rows' own columns as the rows made by
-    issue_tokens have them)."""
+def plan_tokens(client: OAuthClient, with_refresh_token: bool = True) -> PlannedTokens:
+    """The tokens a code exchange or a refresh by `client` will issue (their rows' own columns as the
+    rows made by issue_tokens have them)."""
     now, lifetime, jti = utcnow(), access_token_lifetime(client), secrets.token_urlsafe(16)
-    refresh_token, refresh_row = token_records.new_refresh_token(client, now)
+    refresh_token, refresh_row = token_records.new_refresh_token(client, now) if with_refresh_token else (None, None)
     access_row = {"id": time_ordered_id(), "jti": jti, "issued_at": now,
                   "expires_at": now + timedelta(seconds=lifetime)}
     return PlannedTokens(jti, now, lifetime, refresh_token, access_row, refresh_row)
 
 
+def plan_refresh(client: OAuthClient) -> PlannedTokens:
+    """The tokens a refresh by `client` will issue: always a new refresh token (rotation)."""
+    return plan_tokens(client)
+
+
 def issue_tokens(client: OAuthClient, user: User | None, scope: str, context: GrantContext,
                  include_refresh_token: bool, planned: PlannedTokens | None = None) -> dict:
     """The RFC 6749 5.1 token response body (without id_token), with rows written for each token;
-    or, with `planned` (a refresh whose redemption wrote both rows), the body of those tokens.
+    or, with `planned` (a grant whose redemption wrote the rows), the body of those tokens.
 
     Every grant mints here, so the token request's `resource` (RFC 8707 2) is checked here against
     the audience the granted scope gets; a refusal rolls back whatever the grant already did.
@@ -186,8 +192,10 @@ def issue_tokens(client: OAuthClient, user: User | None, scope: str, context: Gr
     if planned is not None:
         access_token = signed_access_token(client, user, scope, context, planned.jti, planned.issued_at,
                                            planned.lifetime)
-        return {"access_token": access_token, "token_type": "Bearer", "expires_in": planned.lifetime, "scope": scope,
-                "refresh_token": planned.refresh_token}
+        body = {"access_token": access_token, "token_type": "Bearer", "expires_in": planned.lifetime, "scope": scope}
+        if include_refresh_token:
+            body["refresh_token"] = planned.refresh_token
+        return body
     access_token, lifetime, access_row = mint_access_token(client, user, scope, context)
     body = {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
     if access_row is None:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import bindparam, func, inspect, select, update
+from sqlalchemy import Boolean, bindparam, func, inspect, literal, or_, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql import Executable
 
@@ -148,6 +148,12 @@ REFRESH_ROW_COLUMNS = ("id", "token_hash", "oauth_client_id", "user_id", "sessio
                        "auth_time", "acr", "amr", "issued_at", "expires_at")
 
 
+# The columns of those rows that a grant chooses before the statement that consumes its code or
+# refresh token writes them (idp.oidc.tokens.PlannedTokens); the rest they inherit from the consumed row.
+PLANNED_ACCESS_COLUMNS = ("id", "jti", "issued_at", "expires_at")
+PLANNED_REFRESH_COLUMNS = ("id", "token_hash", "issued_at", "expires_at")
+
+
 def _bound_insert(table, columns: tuple[str, ...]):
     return table.insert().values({name: bindparam(f"{table.name}_{name}", type_=table.c[name].type)
                                   for name in columns})
@@ -167,14 +173,39 @@ def _joined(consumed, columns: tuple[str, ...], users, sessions, *session_column
                          .outerjoin(sessions, sessions.c.id == consumed.c.session_id)))
 
 
-def _insert_from(table, consumed, bound: tuple[str, ...], inherited: tuple[str, ...]):
-    """INSERT into `table` of a row per `consumed` row: the `bound` columns from bind parameters named
-    as _bound_insert names them, the `inherited` ones from the consumed row, and the requested scope
-    or else the consumed row's (RFC 6749 6)."""
-    values = [*[bindparam(f"{table.name}_{name}", type_=table.c[name].type) for name in bound],
-              *[consumed.c[name] for name in inherited],
-              func.coalesce(bindparam("requested_scope", type_=table.c.scope.type), consumed.c.scope)]
-    return table.insert().from_select([*bound, *inherited, "scope"], select(*values).select_from(consumed))
+def _insert_from(table, consumed, bound: tuple[str, ...], inherited: dict, *where):
+    """INSERT into `table` of a row per `consumed` row (that meets `where`): the `bound` columns from
+    bind parameters named as _bound_insert names them, the `inherited` ones (column: expression over
+    the consumed row) from it."""
+    values = [*[bindparam(f"{table.name}_{name}", type_=table.c[name].type) for name in bound], *inherited.values()]
+    rows = select(*values).select_from(consumed).where(*where)
+    return table.insert().from_select([*bound, *inherited], rows)
+
+
+def _same_columns(consumed, *names: str) -> dict:
+    return {name: consumed.c[name] for name in names}
+
+
+def _refresh_inheritance(consumed) -> dict:
+    """What a refresh's new tokens take from the consumed token: everything it carries, and the
+    requested scope or else the old one (RFC 6749 6)."""
+    return {**_same_columns(consumed, "oauth_client_id", "user_id", "session_id", "grant_id", "claims"),
+            "scope": func.coalesce(bindparam("requested_scope", type_=consumed.c.scope.type), consumed.c.scope)}
+
+
+def _code_inheritance(consumed) -> dict:
+    """What a code exchange's tokens take from the consumed code: its client, user, session, claims
+    request and scope (RFC 6749 4.1.4), and the code itself as their grant."""
+    return {**_same_columns(consumed, "oauth_client_id", "user_id", "session_id", "claims", "scope"),
+            "grant_id": consumed.c.id}
+
+
+def _offline_access_granted(consumed):
+    """SQL for idp.oidc.tokens.refresh_allowed once the client is known: a refresh token for every
+    code of a client with refresh_without_offline_access, else for a code whose scope has offline_access."""
+    scopes = func.regexp_split_to_array(consumed.c.scope, r"\s+")
+    return or_(bindparam("refresh_without_offline_access", type_=Boolean),
+               literal("offline_access").op("=")(func.any(scopes)))
 
 
 @cache
@@ -197,15 +228,28 @@ def _statement(name: str):
     # The rows of the refresh's token response, written by the statement that consumes the old token
     # (PostgreSQL): what the new tokens inherit read from the consumed row, the rest bound.
     consumed = redeem_refresh_token.returning(*[refresh.c[name] for name in REFRESH_COLUMNS]).cte("consumed")
-    access_rows_from = _insert_from(AccessToken.__table__, consumed, ("id", "jti", "issued_at", "expires_at"),
-                                    ("oauth_client_id", "user_id", "session_id", "grant_id", "claims"))
-    refresh_rows_from = _insert_from(refresh, consumed, ("id", "token_hash", "issued_at", "expires_at"),
-                                     ("oauth_client_id", "user_id", "session_id", "grant_id", "claims", "auth_time",
-                                      "acr", "amr"))
+    access_rows_from = _insert_from(AccessToken.__table__, consumed, PLANNED_ACCESS_COLUMNS,
+                                    _refresh_inheritance(consumed))
+    refresh_rows_from = _insert_from(refresh, consumed, PLANNED_REFRESH_COLUMNS,
+                                     {**_refresh_inheritance(consumed),
+                                      **_same_columns(consumed, "auth_time", "acr", "amr")})
+    # The rows of the code exchange's token response, written by the statement that consumes the code
+    # (PostgreSQL); the refresh row only where refresh_allowed holds for the code's scope.
+    consumed_code = redeem_code.returning(*[codes.c[name] for name in CODE_COLUMNS]).cte("consumed")
+    code_access_rows = _insert_from(AccessToken.__table__, consumed_code, PLANNED_ACCESS_COLUMNS,
+                                    _code_inheritance(consumed_code))
+    code_refresh_rows = _insert_from(refresh, consumed_code, PLANNED_REFRESH_COLUMNS,
+                                     {**_code_inheritance(consumed_code),
+                                      **_same_columns(consumed_code, "auth_time", "acr", "amr")},
+                                     _offline_access_granted(consumed_code))
     statements = {
         "redeem_refresh_token_issuing": _joined(consumed, REFRESH_COLUMNS, users, sessions, "status")
         .add_cte(access_rows_from.cte("access_row"), refresh_rows_from.cte("refresh_row")),
         "redeem_code": _joined_redemption(redeem_code, CODE_COLUMNS, users, sessions, "status", "expires_at"),
+        "redeem_code_issuing_access": _joined(consumed_code, CODE_COLUMNS, users, sessions, "status", "expires_at")
+        .add_cte(code_access_rows.cte("access_row")),
+        "redeem_code_issuing": _joined(consumed_code, CODE_COLUMNS, users, sessions, "status", "expires_at")
+        .add_cte(code_access_rows.cte("access_row"), code_refresh_rows.cte("refresh_row")),
         "redeem_refresh_token": _joined_redemption(redeem_refresh_token, REFRESH_COLUMNS, users, sessions, "status"),
         "insert_access_row": access_rows,
         "insert_refresh_row": refresh_rows,
@@ -297,6 +341,24 @@ def redeem_code(code: str, client: OAuthClient) -> RedeemableCode | None:
         return row if row is not None and row.used_at is None and consume_code(row) else None
     row = db.session.execute(_statement("redeem_code"), {"presented_hash": hash_token(code), "client_id": client.id,
                                                          "now": utcnow()}).first()
+    return _redeemable_code(row) if row is not None else None
+
+
+def redeem_code_issuing(code: str, client: OAuthClient, access_row: dict, refresh_row: dict | None,
+                        refresh_without_offline_access: bool) -> RedeemableCode | None:
+    """PostgreSQL: redeem_code, and in the same statement the rows of the exchange's token response:
+    `access_row` and `refresh_row` give their own columns (id, jti or token hash, times), the rest is
+    the consumed code's. The refresh row (None: the client may not refresh) is written only for a
+    client with `refresh_without_offline_access` or a code whose scope has offline_access. Nothing is
+    written when nothing is consumed; a refusal after it rolls the rows back with the redemption."""
+    values = {"presented_hash": hash_token(code), "client_id": client.id, "now": utcnow(),
+              **_bound(AccessToken, access_row)}
+    if refresh_row is None:
+        row = db.session.execute(_statement("redeem_code_issuing_access"), values).first()
+    else:
+        row = db.session.execute(_statement("redeem_code_issuing"), {
+            **values, **_bound(RefreshToken, refresh_row),
+            "refresh_without_offline_access": refresh_without_offline_access}).first()
     return _redeemable_code(row) if row is not None else None
 
 
@@ -418,8 +480,8 @@ def redeem_refresh_token(token: str | None) -> RedeemableRefreshToken | None:
 
 
 def writes_rows_with_redemption() -> bool:
-    """Whether a refresh's new token rows are written by the statement that consumes the old token
-    (redeem_refresh_token_issuing): on PostgreSQL."""
+    """Whether a grant's new token rows are written by the statement that consumes its code or old
+    refresh token (redeem_code_issuing, redeem_refresh_token_issuing): on PostgreSQL."""
     return _consumes_in_one_statement()
 
 

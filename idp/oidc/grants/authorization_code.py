@@ -10,7 +10,7 @@ from idp.models import Session, User, utcnow
 from idp.oidc.client_auth import AUTH_METHODS
 from idp.oidc.claims import parse_claims_parameter
 from idp.oidc.responses import authorization_response
-from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token, refresh_allowed
+from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token, plan_tokens, refresh_allowed
 from idp.services import audit
 from idp.services import tokens as token_records
 from idp.services.management_scopes import management_scopes_in
@@ -61,8 +61,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return code
 
     def query_authorization_code(self, code: str, client) -> RedeemableCode | None:
-        """RFC 6749 4.1.2 / RFC 9700 4.5: a second redemption fails and revokes the code's tokens."""
-        row = token_records.redeem_code(code, client)
+        """RFC 6749 4.1.2 / RFC 9700 4.5: a second redemption fails and revokes the code's tokens.
+
+        The code is consumed as it is read; every refusal after that answers 400, whose rollback undoes
+        the redemption (and, on PostgreSQL, the token rows written with it)."""
+        row = self.redeem_code(code, client)
         if row is None:
             spent = token_records.find_code(code, client)
             if spent is not None and spent.used_at is not None:
@@ -74,6 +77,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if not row.session_is_live(utcnow()):
             raise InvalidGrantError("The sign-in session of this code has ended.")
         return row
+
+    def redeem_code(self, code: str, client) -> RedeemableCode | None:
+        if not token_records.writes_rows_with_redemption():
+            return token_records.redeem_code(code, client)
+        # The tokens' rows are written by the statement that consumes the code.
+        self.request.planned_tokens = planned = plan_tokens(client, client.check_grant_type("refresh_token"))
+        return token_records.redeem_code_issuing(code, client, planned.access_row, planned.refresh_row,
+                                                 client.refresh_without_offline_access)
 
     def delete_authorization_code(self, authorization_code) -> None:
         """Nothing to delete: the code was consumed atomically when it was looked up."""
@@ -89,7 +100,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         self.request.grant_context = context
         # The user's authorization of this client was audited when the code was issued; the token rows
         # (grant_id = this code) record what was minted from it.
-        return issue_tokens(self.client, user, scope, context, refresh_allowed(self.client, scope))
+        return issue_tokens(self.client, user, scope, context, refresh_allowed(self.client, scope),
+                            planned=getattr(self.request, "planned_tokens", None))
 
 
 def revoke_after_replay(grant_id: str, client_id: str) -> None:
