@@ -16,7 +16,7 @@ from flask import Response, current_app, request, url_for
 from werkzeug.routing import BuildError
 
 from idp.errors import RateLimited
-from idp.models import Session, utcnow
+from idp.models import Session, SessionKind, utcnow
 from idp.oidc.authorization_bounds import check_echoed_parameters, kept_parameters
 from idp.oidc.authorization_checks import essential_acr_values, id_token_hint_subject, requested_subject
 from idp.oidc.request_objects import resolve_request_object
@@ -24,7 +24,8 @@ from idp.oidc.oauth_requests import StoredAuthorizationRequest
 from idp.oidc.responses import as_flask_response, error_page, error_response, redirect_to
 from idp.security.client_ip import client_ip
 from idp.services import authorization_requests as pending_requests
-from idp.services.browser_sessions import current_sign_in
+from idp.services import tokens as token_records
+from idp.services.browser_sessions import current_sign_in, keep_sign_in, presented_sign_in_token
 from idp.services.consent import has_consent
 from idp.services.sessions import SignIn
 from idp.services.single_statement_writes import writes_stand_alone
@@ -63,7 +64,30 @@ def begin_authorization() -> Response:
         grant = server.get_consent_grant(oauth_request)
     except OAuth2Error as error:
         return error_response(error, oauth_request.payload.data.get("response_mode"))
-    return proceed(grant, created_at=utcnow(), pending_id=None)
+    return issue_code_on_sign_in(grant) or proceed(grant, created_at=utcnow(), pending_id=None)
+
+
+def issue_code_on_sign_in(grant) -> Response | None:
+    """PostgreSQL, for a fresh request that every live sign-in answers with a code (issued_for_any_sign_in):
+    the statement that stores the code (and its audit row) reads the sign-in, one round trip instead
+    of a SELECT and then the INSERT. None when that does not apply, or when no live sign-in is there
+    (then nothing is written, and proceed, knowing it, sends the browser to sign in)."""
+    token = presented_sign_in_token()
+    if token is None or not token_records.stores_codes_on_sign_in() or not issued_for_any_sign_in(grant):
+        return None
+    issued = grant.create_authorization_response_on_sign_in(grant.redirect_uri, token, SessionKind.BROWSER)
+    keep_sign_in(issued[1] if issued is not None else None)
+    return as_flask_response(issued[0]) if issued is not None else None
+
+
+def issued_for_any_sign_in(grant) -> bool:
+    """Whether next_step answers ISSUE for every live session, deciding nothing from it: a first-party
+    client (no consent to look up), no prompt but `none`, and nothing that names or bounds the
+    sign-in (max_age, id_token_hint, a claims request for `sub` or an essential `acr`)."""
+    data = grant.request.payload.data
+    return (grant.client.first_party and set(data.get("prompt", "").split()) <= {"none"}
+            and data.get("max_age") is None and not data.get("id_token_hint")
+            and requested_subject(data) is None and not essential_acr_values(data))
 
 
 def resume_authorization(request_id: str) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import cache
 
 from flask import g, has_request_context, request
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.sql import Executable
 
 from idp.extensions import db
@@ -70,7 +70,32 @@ def record_with(statement: Executable, values: dict, action: str, *, actor_user_
     db.session.execute(_with_event(statement), {**values, **event})
 
 
+def record_with_actor_of(statement: Executable, values: dict, source, action: str, *,
+                         target_type: str | None = None, target_id: str | None = None,
+                         organization_id: str | None = None, details: dict | None = None):
+    """PostgreSQL: run `statement` (built once) with `values` and record a successful `action` in its
+    WITH, one audit row per row of `source` (a CTE of the statement), whose `user_id` is the actor:
+    the actor is known only once the statement has read it. Returns the statement's result."""
+    row = {"id": new_id(), "created_at": utcnow(),
+           **_columns(action, "success", None, target_type, target_id, organization_id, details)}
+    event = {f"{_EVENT_PREFIX}{column.name}": row.get(column.name) for column in AuditEvent.__table__.columns
+             if column.name != "actor_user_id"}
+    return db.session.execute(_with_event_of(statement, source), {**values, **event})
+
+
 _EVENT_PREFIX = "audit_event_"
+
+
+@cache
+def _with_event_of(statement: Executable, source) -> Executable:
+    """`statement` with an audit INSERT of one row per `source` row in its WITH: the actor from the
+    row's `user_id`, every other event column bound under its own name."""
+    table = AuditEvent.__table__
+    bound = [column for column in table.columns if column.name != "actor_user_id"]
+    rows = select(*[bindparam(f"{_EVENT_PREFIX}{column.name}", type_=column.type) for column in bound],
+                  source.c.user_id).select_from(source)
+    event = insert(table).from_select([*[column.name for column in bound], "actor_user_id"], rows)
+    return statement.add_cte(event.cte("audit_event"))
 
 
 @cache

@@ -36,6 +36,22 @@ def current_sign_in() -> Session | SignIn | None:
     return _per_request("browser_sign_in", sessions.find_sign_in)
 
 
+def presented_sign_in_token() -> str | None:
+    """The SSO cookie's value, for a caller that reads the sign-in its own way (keep_sign_in); None
+    without a cookie, or when this request already holds its session."""
+    if "browser_session" in g or "browser_sign_in" in g:
+        return None
+    return request.cookies.get(cookie_name()) or None
+
+
+def keep_sign_in(found: SignIn | None) -> None:
+    """What current_sign_in does with a sign-in read for presented_sign_in_token by another statement
+    (None: no live one): slide its idle window (coarsely) and keep it for the rest of the request."""
+    if found is not None:
+        sessions.touch(found, coarse=True)
+    g.browser_sign_in = found
+
+
 def _per_request(name: str, find):
     """What `find` reads for this request's session cookie, its idle window slid (coarsely), kept on
     `g` as `name` for the rest of the request."""

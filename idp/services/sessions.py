@@ -100,9 +100,36 @@ def find_sign_in(token: str | None, *, kind: SessionKind) -> SignIn | None:
     if row is None or row.kind != kind.value or not row.is_active or not session_is_live(row.status, row.expires_at,
                                                                                          utcnow()):
         return None
+    return sign_in_from(row)
+
+
+def sign_in_from(row) -> SignIn:
+    """The SignIn of a row with the SIGN_IN_COLUMNS and the user's `subject` (find_sign_in, live_sign_in)."""
     return SignIn(id=row.id, user_id=row.user_id, user=SignedInUser(row.user_id, row.subject), kind=row.kind,
                   auth_time=row.auth_time, acr=row.acr, amr=row.amr, expires_at=row.expires_at,
                   absolute_expires_at=row.absolute_expires_at)
+
+
+@cache
+def live_sign_in():
+    """find_sign_in's answer as a CTE, for a statement that writes what a sign-in allows in the same
+    round trip (idp.services.tokens.code_insert_on_sign_in): the session behind the `sign_in_token_hash`
+    bind parameter, of kind `sign_in_kind`, active and unexpired at `sign_in_now`, of an active user;
+    no row when there is none. The liveness find_sign_in checks in Python is checked here in SQL."""
+    table, users = Session.__table__, User.__table__
+    return (select(*[table.c[name] for name in SIGN_IN_COLUMNS], users.c.subject)
+            .join(users, users.c.id == table.c.user_id)
+            .where(table.c.token_hash == bindparam("sign_in_token_hash", type_=table.c.token_hash.type),
+                   table.c.kind == bindparam("sign_in_kind", type_=table.c.kind.type),
+                   table.c.status == SessionStatus.ACTIVE.value,
+                   table.c.expires_at > bindparam("sign_in_now", type_=table.c.expires_at.type),
+                   users.c.is_active.is_(True))
+            .cte("sign_in"))
+
+
+def live_sign_in_values(token: str, kind: SessionKind) -> dict:
+    """The bind parameters of live_sign_in for the session token `token`."""
+    return {"sign_in_token_hash": hash_token(token), "sign_in_kind": kind.value, "sign_in_now": utcnow()}
 
 
 def authenticate(token: str | None, *, kind: SessionKind | None = None) -> Session:

@@ -298,13 +298,47 @@ def create_code(client: OAuthClient, user: User, **binding) -> str:
 def code_insert(client: OAuthClient, user: User, **binding) -> tuple[str, Executable, dict]:
     """A new single-use code bound to client, user and `binding`, and the INSERT that stores its hash:
     (raw code, statement, values), for a caller that runs it with more (audit.record_with)."""
+    code, values = _new_code(client, user_id=user.id, **binding)
+    return code, _statement(f"insert:{AuthorizationCode.__tablename__}"), values
+
+
+def _new_code(client: OAuthClient, **binding) -> tuple[str, dict]:
+    """A new raw code and its row's columns, every one given: a statement carrying another INSERT in
+    its WITH runs no Python-side defaults."""
     code = new_token(32)
     now = utcnow()
     lifetime = current_app.config["AUTHORIZATION_CODE_LIFETIME"]
-    # Every column given: a statement carrying another INSERT in its WITH runs no Python-side defaults.
-    values = dict(id=time_ordered_id(), code_hash=hash_token(code), oauth_client_id=client.id, user_id=user.id,
-                  created_at=now, expires_at=now + timedelta(seconds=lifetime), **binding)
-    return code, _statement(f"insert:{AuthorizationCode.__tablename__}"), values
+    return code, dict(id=time_ordered_id(), code_hash=hash_token(code), oauth_client_id=client.id, created_at=now,
+                      expires_at=now + timedelta(seconds=lifetime), **binding)
+
+
+# The code's columns an INSERT binds when the user's sign-in is read in the same statement
+# (code_insert_on_sign_in); the rest it takes from the sign-in.
+CODE_ROW_COLUMNS = ("id", "code_hash", "oauth_client_id", "redirect_uri", "scope", "nonce", "code_challenge",
+                    "code_challenge_method", "claims", "created_at", "expires_at")
+
+
+def stores_codes_on_sign_in() -> bool:
+    """Whether code_insert_on_sign_in can run: on PostgreSQL (a data-modifying WITH)."""
+    return _consumes_in_one_statement()
+
+
+def code_insert_on_sign_in(client: OAuthClient, sign_in, **binding) -> tuple[str, Executable, dict]:
+    """PostgreSQL: code_insert for the user of `sign_in` (idp.services.sessions.live_sign_in, whose
+    bind values the caller adds), read by the statement that stores the code: the code is bound to
+    that session, its user, auth_time, acr and amr. The statement answers the sign-in's row, or no
+    row, and then stores nothing, when there is no live sign-in."""
+    code, row = _new_code(client, **binding)
+    return code, _code_on_sign_in(sign_in), _bound(AuthorizationCode, row)
+
+
+@cache
+def _code_on_sign_in(sign_in) -> Executable:
+    codes = AuthorizationCode.__table__
+    inherited = {"user_id": sign_in.c.user_id, "session_id": sign_in.c.id,
+                 **_same_columns(sign_in, "auth_time", "acr", "amr")}
+    stored = _insert_from(codes, sign_in, CODE_ROW_COLUMNS, inherited)
+    return select(*sign_in.c).add_cte(stored.cte("code_row"))
 
 
 def _consumes_in_one_statement() -> bool:

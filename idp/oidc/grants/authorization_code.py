@@ -11,7 +11,7 @@ from idp.oidc.client_auth import AUTH_METHODS
 from idp.oidc.claims import parse_claims_parameter
 from idp.oidc.responses import authorization_response
 from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token, plan_tokens, refresh_allowed
-from idp.services import audit
+from idp.services import audit, sessions
 from idp.services import tokens as token_records
 from idp.services.management_scopes import management_scopes_in
 from idp.services.sessions import SignIn
@@ -38,27 +38,51 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if not grant_user:
             raise AccessDeniedError(redirect_uri=redirect_uri)
         self.request.user = grant_user
-        code = self.save_authorization_code(None, self.request)
+        return self._code_response(redirect_uri, self.save_authorization_code(None, self.request))
+
+    def save_authorization_code(self, code, request) -> str:
+        """Store the code and audit the user's authorization of the client, in one statement where
+        the database can (audit.record_with)."""
+        session: Session | SignIn = request.browser_session
+        code, statement, values = token_records.code_insert(
+            request.client, request.user, session_id=session.id, auth_time=session.auth_time, acr=session.acr,
+            amr=session.amr, **self._code_binding(request))
+        audit.record_with(statement, values, "oauth.authorized", actor_user_id=session.user_id,
+                          target_type="client", target_id=request.client.client_id,
+                          details={"scope": request.scope})
+        return code
+
+    def create_authorization_response_on_sign_in(self, redirect_uri: str, session_token: str, kind):
+        """PostgreSQL: create_authorization_response for the user of the live sign-in behind
+        `session_token`, read by the statement that stores the code and its audit row (one round
+        trip); (response, SignIn), or None, having stored nothing, when no live sign-in is there."""
+        sign_in = sessions.live_sign_in()
+        code, statement, values = token_records.code_insert_on_sign_in(self.request.client, sign_in,
+                                                                       **self._code_binding(self.request))
+        values.update(sessions.live_sign_in_values(session_token, kind))
+        row = audit.record_with_actor_of(statement, values, sign_in, "oauth.authorized", target_type="client",
+                                         target_id=self.request.client.client_id,
+                                         details={"scope": self.request.scope}).first()
+        if row is None:
+            return None
+        session = sessions.sign_in_from(row)
+        self.request.user, self.request.browser_session = session.user, session
+        return self._code_response(redirect_uri, code), session
+
+    def _code_response(self, redirect_uri: str, code: str):
         params = [("code", code)]
         if self.request.payload.state:
             params.append(("state", self.request.payload.state))
         return authorization_response(redirect_uri, params, self.request.payload.data.get("response_mode"))
 
-    def save_authorization_code(self, code, request) -> str:
-        """Store the code and audit the user's authorization of the client, in one statement where
-        the database can (audit.record_with)."""
+    @staticmethod
+    def _code_binding(request) -> dict:
+        """What a code is bound to from the authorization request (RFC 6749 4.1.2, RFC 7636 4.4)."""
         data = request.payload.data
-        session: Session | SignIn = request.browser_session
-        code, statement, values = token_records.code_insert(
-            request.client, request.user, session_id=session.id, redirect_uri=data["redirect_uri"],
-            scope=request.scope or "", nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
-            code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
-            claims=parse_claims_parameter(data.get("claims")), auth_time=session.auth_time,
-            acr=session.acr, amr=session.amr)
-        audit.record_with(statement, values, "oauth.authorized", actor_user_id=session.user_id,
-                          target_type="client", target_id=request.client.client_id,
-                          details={"scope": request.scope})
-        return code
+        return dict(redirect_uri=data["redirect_uri"], scope=request.scope or "", nonce=data.get("nonce"),
+                    code_challenge=data.get("code_challenge"),
+                    code_challenge_method=data.get("code_challenge_method") if data.get("code_challenge") else None,
+                    claims=parse_claims_parameter(data.get("claims")))
 
     def query_authorization_code(self, code: str, client) -> RedeemableCode | None:
         """RFC 6749 4.1.2 / RFC 9700 4.5: a second redemption fails and revokes the code's tokens.
