@@ -64,7 +64,8 @@ def begin_authorization() -> Response:
         grant = server.get_consent_grant(oauth_request)
     except OAuth2Error as error:
         return error_response(error, oauth_request.payload.data.get("response_mode"))
-    return issue_code_on_sign_in(grant) or proceed(grant, created_at=utcnow(), pending_id=None)
+    issued = issue_code_on_sign_in(grant)
+    return issued if issued is not None else proceed(grant, created_at=utcnow(), pending_id=None)
 
 
 def issue_code_on_sign_in(grant) -> Response | None:
