@@ -69,26 +69,29 @@ def begin_authorization() -> Response:
 
 
 def issue_code_on_sign_in(grant) -> Response | None:
-    """PostgreSQL, for a fresh request that every live sign-in answers with a code (issued_for_any_sign_in):
-    the statement that stores the code (and its audit row) reads the sign-in, one round trip instead
-    of a SELECT and then the INSERT. None when that does not apply, or when no live sign-in is there
-    (then nothing is written, and proceed, knowing it, sends the browser to sign in)."""
+    """PostgreSQL, for a fresh request that every consented live sign-in answers with a code
+    (issued_on_consented_sign_in): the statement that stores the code (and its audit row) reads the
+    sign-in and the consent, one round trip instead of a SELECT of each and then the INSERT. None
+    when that does not apply, or when no code was issued: then nothing is written, and proceed,
+    knowing the sign-in (or that there is none), sends the browser to sign in or to consent."""
     token = presented_sign_in_token()
-    if token is None or not token_records.stores_codes_on_sign_in() or not issued_for_any_sign_in(grant):
+    if token is None or not token_records.stores_codes_on_sign_in() or not issued_on_consented_sign_in(grant):
         return None
     issued = grant.create_authorization_response_on_sign_in(grant.redirect_uri, token, SessionKind.BROWSER)
-    keep_sign_in(issued[1] if issued is not None else None)
-    return as_flask_response(issued[0]) if issued is not None else None
+    response, session = issued if issued is not None else (None, None)
+    keep_sign_in(session)
+    return as_flask_response(response) if response is not None else None
 
 
-def issued_for_any_sign_in(grant) -> bool:
-    """Whether next_step answers ISSUE for every live session, deciding nothing from it: a first-party
-    client (no consent to look up), no prompt but `none`, and nothing that names or bounds the
-    sign-in (max_age, id_token_hint, a claims request for `sub` or an essential `acr`)."""
+def issued_on_consented_sign_in(grant) -> bool:
+    """Whether next_step answers ISSUE for every live session whose user consented to the scope (or
+    for any, a first-party client), deciding nothing else from it: no prompt but `none`, and nothing
+    that names or bounds the sign-in (max_age, id_token_hint, a claims request for `sub` or an
+    essential `acr`)."""
     data = grant.request.payload.data
-    return (grant.client.first_party and set(data.get("prompt", "").split()) <= {"none"}
-            and data.get("max_age") is None and not data.get("id_token_hint")
-            and requested_subject(data) is None and not essential_acr_values(data))
+    return (set(data.get("prompt", "").split()) <= {"none"} and data.get("max_age") is None
+            and not data.get("id_token_hint") and requested_subject(data) is None
+            and not essential_acr_values(data))
 
 
 def resume_authorization(request_id: str) -> Response:

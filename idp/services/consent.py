@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, cast, exists, select
+from sqlalchemy.dialects.postgresql import JSONB
 
 from idp.extensions import db
 from idp.models import Consent, OAuthClient, User, utcnow
@@ -45,6 +46,23 @@ def has_consent(user: User, client: OAuthClient, scopes: list[str], since: datet
     if consent is None or not set(scopes) <= set(consent.scopes or []):
         return False
     return since is None or consent.granted_at >= since
+
+
+@cache
+def consented_on(sign_in):
+    """has_consent in SQL, for the user of `sign_in` (a CTE with `user_id`, idp.services.sessions.
+    live_sign_in): that user granted the client every requested scope. PostgreSQL (jsonb
+    containment); bind values from consented_on_values."""
+    consents = Consent.__table__
+    return exists().where(
+        consents.c.user_id == sign_in.c.user_id,
+        consents.c.oauth_client_id == bindparam("consent_client_id", type_=consents.c.oauth_client_id.type),
+        cast(consents.c.scopes, JSONB).contains(bindparam("consent_scopes", type_=JSONB)))
+
+
+def consented_on_values(client: OAuthClient, scopes: list[str]) -> dict:
+    """The bind parameters of consented_on for `client` and the requested `scopes`."""
+    return {"consent_client_id": client.id, "consent_scopes": list(scopes)}
 
 
 @cache

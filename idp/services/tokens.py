@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import Boolean, bindparam, func, inspect, literal, or_, select, update
+from sqlalchemy import Boolean, bindparam, exists, func, inspect, literal, or_, select, true, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql import Executable
 
@@ -323,22 +323,28 @@ def stores_codes_on_sign_in() -> bool:
     return _consumes_in_one_statement()
 
 
-def code_insert_on_sign_in(client: OAuthClient, sign_in, **binding) -> tuple[str, Executable, dict]:
-    """PostgreSQL: code_insert for the user of `sign_in` (idp.services.sessions.live_sign_in, whose
-    bind values the caller adds), read by the statement that stores the code: the code is bound to
-    that session, its user, auth_time, acr and amr. The statement answers the sign-in's row, or no
-    row, and then stores nothing, when there is no live sign-in."""
+def code_insert_on_sign_in(client: OAuthClient, sign_in, allowed=None, **binding) -> tuple[str, Executable, dict, object]:
+    """PostgreSQL: code_insert for the user of `sign_in` (idp.services.sessions.live_sign_in), read by
+    the statement that stores the code, where `allowed` (SQL over the sign-in; None: always) holds:
+    the code is bound to that session, its user, auth_time, acr and amr. (raw code, statement, values,
+    a CTE with a row and its `user_id` for each code stored); the caller adds the bind values of
+    `sign_in` and `allowed`. The statement answers the sign-in's row with `issued` (whether the code
+    was stored), or no row, and then stores nothing, when there is no live sign-in."""
     code, row = _new_code(client, **binding)
-    return code, _code_on_sign_in(sign_in), _bound(AuthorizationCode, row)
+    statement, stored = _code_on_sign_in(sign_in, allowed)
+    return code, statement, _bound(AuthorizationCode, row), stored
 
 
 @cache
-def _code_on_sign_in(sign_in) -> Executable:
+def _code_on_sign_in(sign_in, allowed) -> tuple[Executable, object]:
     codes = AuthorizationCode.__table__
     inherited = {"user_id": sign_in.c.user_id, "session_id": sign_in.c.id,
                  **_same_columns(sign_in, "auth_time", "acr", "amr")}
-    stored = _insert_from(codes, sign_in, CODE_ROW_COLUMNS, inherited)
-    return select(*sign_in.c).add_cte(stored.cte("code_row"))
+    if allowed is None:  # a code for every live sign-in: its row is the sign-in's
+        stored = _insert_from(codes, sign_in, CODE_ROW_COLUMNS, inherited).cte("code_row")
+        return select(*sign_in.c, true().label("issued")).add_cte(stored), sign_in
+    stored = _insert_from(codes, sign_in, CODE_ROW_COLUMNS, inherited, allowed).returning(codes.c.user_id).cte("code_row")
+    return select(*sign_in.c, exists(select(stored.c.user_id)).label("issued")), stored
 
 
 def _consumes_in_one_statement() -> bool:

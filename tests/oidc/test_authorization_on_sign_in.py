@@ -9,7 +9,7 @@ from idp.extensions import db
 from idp.models import AuditEvent, AuthorizationCode, Session, SessionKind, User, utcnow
 from idp.services.browser_sessions import PLAIN_COOKIE
 from idp.services.sessions import create_session
-from tests.oidc.conftest import query_of
+from tests.oidc.conftest import REDIRECT_URI, query_of
 from tests.oidc.grants.test_refresh_token import verified_claims
 
 
@@ -152,3 +152,54 @@ def test_a_session_of_another_browser_user_never_lends_its_code(flow, user, app,
     with app.app_context():
         rows = {(row.user_id, row.session_id) for row in db.session.scalars(select(AuthorizationCode))}
     assert rows == {(user.id, mine), (other.id, other_session_id)}
+
+
+def _consent(app, user_id: str, client_id: str, scopes: list[str]) -> None:
+    from idp.models import OAuthClient
+    from idp.services.consent import grant_consent
+
+    with app.app_context():
+        grant_consent(db.session.get(User, user_id), db.session.get(OAuthClient, client_id), scopes)
+        db.session.commit()
+
+
+@pytest.mark.postgres
+def test_third_party_code_on_remembered_consent_is_one_statement(flow, user, app, factories):
+    """OIDC Core 3.1.2.4: a third-party client the user already consented to gets its code without
+    the consent page, in the one statement that reads the sign-in and the consent; it is audited."""
+    flow.rp = factories.client(redirect_uris=[REDIRECT_URI])
+    flow.sign_in(user)
+    _consent(app, user.id, flow.rp.id, ["openid", "profile", "email"])
+    with Statements(app) as statements:
+        response = flow.authorize()
+    assert len(statements) == 1
+    assert query_of(response.headers["Location"])["code"]
+    assert codes_and_authorizations(app) == (1, 1)
+
+
+@pytest.mark.parametrize("consented_scopes, consenting", [([], None), (["openid", "profile"], "user"),
+                                                          (["openid", "profile", "email"], "other user")],
+                         ids=["no consent", "fewer scopes", "another user's consent"])
+def test_third_party_code_needs_this_users_consent_to_every_scope(flow, user, app, factories,
+                                                                  consented_scopes, consenting):
+    """OIDC Core 3.1.2.4: without this user's consent to every requested scope (none at all, a consent
+    to fewer scopes, or another user's consent to them all) the browser goes to the consent page and
+    no code or authorization audit row is written."""
+    flow.rp = factories.client(redirect_uris=[REDIRECT_URI])
+    flow.sign_in(user)
+    if consenting is not None:
+        _consent(app, user.id if consenting == "user" else factories.user().id, flow.rp.id, consented_scopes)
+    response = flow.authorize()
+    assert response.status_code == 302 and response.headers["Location"].startswith("/consent/")
+    assert codes_and_authorizations(app) == (0, 0)
+
+
+def test_prompt_none_without_this_users_consent_is_consent_required(flow, user, app, factories):
+    """OIDC Core 3.1.2.6: prompt=none where only another user consented answers consent_required at the
+    redirect URI; no code is written."""
+    flow.rp = factories.client(redirect_uris=[REDIRECT_URI])
+    flow.sign_in(user)
+    _consent(app, factories.user().id, flow.rp.id, ["openid", "profile", "email"])
+    query = query_of(flow.authorize(prompt="none").headers["Location"])
+    assert (query["error"], "code" in query) == ("consent_required", False)
+    assert codes_and_authorizations(app) == (0, 0)

@@ -11,7 +11,7 @@ from idp.oidc.client_auth import AUTH_METHODS
 from idp.oidc.claims import parse_claims_parameter
 from idp.oidc.responses import authorization_response
 from idp.oidc.tokens import GrantContext, issue_tokens, mint_id_token, plan_tokens, refresh_allowed
-from idp.services import audit, sessions
+from idp.services import audit, consent, sessions
 from idp.services import tokens as token_records
 from idp.services.management_scopes import management_scopes_in
 from idp.services.sessions import SignIn
@@ -54,18 +54,24 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def create_authorization_response_on_sign_in(self, redirect_uri: str, session_token: str, kind):
         """PostgreSQL: create_authorization_response for the user of the live sign-in behind
-        `session_token`, read by the statement that stores the code and its audit row (one round
-        trip); (response, SignIn), or None, having stored nothing, when no live sign-in is there."""
+        `session_token` if the client needs no consent or that user consented to the scope, read by
+        the statement that stores the code and its audit row (one round trip). (response, SignIn);
+        (None, SignIn), having stored nothing, when consent is missing; None when no live sign-in is there."""
+        client = self.request.client
         sign_in = sessions.live_sign_in()
-        code, statement, values = token_records.code_insert_on_sign_in(self.request.client, sign_in,
-                                                                       **self._code_binding(self.request))
+        code, statement, values, stored = token_records.code_insert_on_sign_in(
+            client, sign_in, None if client.first_party else consent.consented_on(sign_in),
+            **self._code_binding(self.request))
         values.update(sessions.live_sign_in_values(session_token, kind))
-        row = audit.record_with_actor_of(statement, values, sign_in, "oauth.authorized", target_type="client",
-                                         target_id=self.request.client.client_id,
-                                         details={"scope": self.request.scope}).first()
+        if not client.first_party:
+            values.update(consent.consented_on_values(client, (self.request.scope or "").split()))
+        row = audit.record_with_actor_of(statement, values, stored, "oauth.authorized", target_type="client",
+                                         target_id=client.client_id, details={"scope": self.request.scope}).first()
         if row is None:
             return None
         session = sessions.sign_in_from(row)
+        if not row.issued:
+            return None, session
         self.request.user, self.request.browser_session = session.user, session
         return self._code_response(redirect_uri, code), session
 
