@@ -77,8 +77,7 @@ def issue_code_on_sign_in(grant) -> Response | None:
     token = presented_sign_in_token()
     if token is None or not token_records.stores_codes_on_sign_in() or not issued_on_consented_sign_in(grant):
         return None
-    issued = grant.create_authorization_response_on_sign_in(grant.redirect_uri, token, SessionKind.BROWSER)
-    response, session = issued if issued is not None else (None, None)
+    response, session = grant.create_authorization_response_on_sign_in(grant.redirect_uri, token, SessionKind.BROWSER)
     keep_sign_in(session)
     return as_flask_response(response) if response is not None else None
 

@@ -66,8 +66,7 @@ def record_with(statement: Executable, values: dict, action: str, *, actor_user_
         db.session.execute(statement, values)
         db.session.execute(_INSERT_EVENT, row)
         return
-    event = {f"{_EVENT_PREFIX}{column.name}": row.get(column.name) for column in AuditEvent.__table__.columns}
-    db.session.execute(_with_event(statement), {**values, **event})
+    db.session.execute(_with_event(statement), {**values, **_bound_event(row)})
 
 
 def record_with_actor_of(statement: Executable, values: dict, source, action: str, *,
@@ -78,12 +77,16 @@ def record_with_actor_of(statement: Executable, values: dict, source, action: st
     the actor is known only once the statement has read it. Returns the statement's result."""
     row = {"id": new_id(), "created_at": utcnow(),
            **_columns(action, "success", None, target_type, target_id, organization_id, details)}
-    event = {f"{_EVENT_PREFIX}{column.name}": row.get(column.name) for column in AuditEvent.__table__.columns
-             if column.name != "actor_user_id"}
-    return db.session.execute(_with_event_of(statement, source), {**values, **event})
+    return db.session.execute(_with_event_of(statement, source), {**values, **_bound_event(row, "actor_user_id")})
 
 
 _EVENT_PREFIX = "audit_event_"
+
+
+def _bound_event(row: dict, *taken_from_statement: str) -> dict:
+    """The audit row's values under the bind names of _with_event and _with_event_of."""
+    return {f"{_EVENT_PREFIX}{column.name}": row.get(column.name) for column in AuditEvent.__table__.columns
+            if column.name not in taken_from_statement}
 
 
 @cache

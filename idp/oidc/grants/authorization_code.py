@@ -55,8 +55,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def create_authorization_response_on_sign_in(self, redirect_uri: str, session_token: str, kind):
         """PostgreSQL: create_authorization_response for the user of the live sign-in behind
         `session_token` if the client needs no consent or that user consented to the scope, read by
-        the statement that stores the code and its audit row (one round trip). (response, SignIn);
-        (None, SignIn), having stored nothing, when consent is missing; None when no live sign-in is there."""
+        the statement that stores the code and its audit row (one round trip). (response, SignIn); the
+        response is None, nothing stored, when consent is missing, and the SignIn too when no live
+        sign-in is there."""
         client = self.request.client
         sign_in = sessions.live_sign_in()
         code, statement, values, stored = token_records.code_insert_on_sign_in(
@@ -67,10 +68,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             values.update(consent.consented_on_values(client, (self.request.scope or "").split()))
         row = audit.record_with_actor_of(statement, values, stored, "oauth.authorized", target_type="client",
                                          target_id=client.client_id, details={"scope": self.request.scope}).first()
-        if row is None:
-            return None
-        session = sessions.sign_in_from(row)
-        if not row.issued:
+        session = sessions.sign_in_from(row) if row is not None else None
+        if session is None or not row.issued:
             return None, session
         self.request.user, self.request.browser_session = session.user, session
         return self._code_response(redirect_uri, code), session
